@@ -1,0 +1,77 @@
+"""The built-in named topologies: every graph builder and time-varying schedule."""
+
+from __future__ import annotations
+
+from . import graphs
+from .errors import TopologyError
+from .registry import register
+from .schedules import (
+    Cycle,
+    LinkFailure,
+    OnePeerExponential,
+    RandomMatching,
+    ResampledErdosRenyi,
+    Schedule,
+)
+
+for _name in (
+    "ring",
+    "path",
+    "star",
+    "complete",
+    "grid",
+    "torus",
+    "hypercube",
+    "exponential",
+    "symmetric_exponential",
+    "random_regular",
+    "erdos_renyi",
+    "small_world",
+    "random_geometric",
+):
+    register(_name)(getattr(graphs, _name))
+
+
+def _static_graph(spec: str, n: int, seed: int, who: str):  # type: ignore[no-untyped-def]
+    from .spec import get
+
+    schedule = get(spec, n, seed=seed)
+    if not schedule.is_static:
+        raise TopologyError(f"{who}: base={spec!r} must be a static topology; give e.g. base=torus")
+    return schedule.graph(0)
+
+
+@register("one_peer_exponential")
+def one_peer_exponential(n: int) -> Schedule:
+    """Each round i averages with i + 2^(t mod log2 n); exact average after log2 n rounds."""
+    return OnePeerExponential(n)
+
+
+@register("random_matching")
+def random_matching(n: int, base: str | None = None, *, seed: int = 0) -> Schedule:
+    """A fresh random matching each round (of the complete graph, or of ``base``)."""
+    graph = None if base is None else _static_graph(base, n, seed, "random_matching")
+    return RandomMatching(n, base=graph, seed=seed)
+
+
+@register("resampled_erdos_renyi")
+def resampled_erdos_renyi(n: int, p: float = 0.3, every: int = 1, connected: bool = False, *, seed: int = 0) -> Schedule:
+    """G(n, p) redrawn every ``every`` rounds."""
+    return ResampledErdosRenyi(n, p=p, every=every, seed=seed, connected=connected)
+
+
+@register("link_failure")
+def link_failure(n: int, base: str = "ring", q: float = 0.1, *, seed: int = 0) -> Schedule:
+    """Each edge of ``base`` fails with probability ``q`` each round."""
+    return LinkFailure(_static_graph(base, n, seed, "link_failure"), q=q, seed=seed)
+
+
+@register("cycle")
+def cycle(n: int, specs: str, *, seed: int = 0) -> Schedule:
+    """Cycle through static topologies given as ``specs=ring|star|(torus:rows=2,cols=4)``."""
+    from .spec import split_top_level
+
+    parts = [s for s in split_top_level(specs, "|") if s]
+    if not parts:
+        raise TopologyError("cycle: give specs=a|b|..., e.g. cycle:specs=ring|star")
+    return Cycle([_static_graph(s, n, seed, "cycle") for s in parts], n=n)

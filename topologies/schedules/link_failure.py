@@ -1,0 +1,37 @@
+"""Link failures: each edge of a base graph drops out at random each round."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .._random import rng
+from ..graphs._checks import probability
+from .base import Schedule
+
+
+class LinkFailure(Schedule):
+    """Every round each edge of ``base`` fails independently with probability ``q``.
+
+    Weights are recomputed on the surviving graph (Metropolis by default), so they
+    stay doubly stochastic; an agent whose links all failed keeps its own value.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> s = LinkFailure(nx.cycle_graph(8), q=0.5, seed=0)
+    >>> s.graph(0).number_of_edges() <= 8
+    True
+    """
+
+    def __init__(self, base: nx.Graph, *, q: float, seed: int = 0, weights: str | None = None):
+        super().__init__(base.number_of_nodes(), weights=weights, name=f"link_failure(q={q})")
+        probability(q, "link_failure", "q")
+        self.base, self.q, self.seed = base, q, seed
+        self._edges = list(base.edges())
+
+    def _graph(self, t: int) -> nx.Graph:
+        alive = rng(self.seed, 11, t).random(len(self._edges)) >= self.q
+        graph = self.base.__class__()
+        graph.add_nodes_from(range(self.n))
+        graph.add_edges_from(e for e, keep in zip(self._edges, alive.tolist(), strict=True) if keep)
+        return graph
