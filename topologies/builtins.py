@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import networkx as nx
+
 from . import graphs
 from .errors import TopologyError
 from .registry import register
@@ -32,7 +34,7 @@ for _name in (
     register(_name)(getattr(graphs, _name))
 
 
-def _static_graph(spec: str, n: int, seed: int, who: str):  # type: ignore[no-untyped-def]
+def _static_graph(spec: str, n: int, seed: int, who: str) -> nx.Graph:
     from .spec import get
 
     schedule = get(spec, n, seed=seed)
@@ -55,7 +57,9 @@ def random_matching(n: int, base: str | None = None, *, seed: int = 0) -> Schedu
 
 
 @register("resampled_erdos_renyi")
-def resampled_erdos_renyi(n: int, p: float = 0.3, every: int = 1, connected: bool = False, *, seed: int = 0) -> Schedule:
+def resampled_erdos_renyi(
+    n: int, p: float = 0.3, every: int = 1, connected: bool = False, *, seed: int = 0
+) -> Schedule:
     """G(n, p) redrawn every ``every`` rounds."""
     return ResampledErdosRenyi(n, p=p, every=every, seed=seed, connected=connected)
 

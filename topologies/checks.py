@@ -8,6 +8,7 @@ failing row, column or node.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
 import networkx as nx
 import numpy as np
@@ -15,7 +16,7 @@ import scipy.sparse as sp
 
 from .errors import TopologyError
 
-Matrix = np.ndarray | sp.sparray
+Matrix: TypeAlias = np.ndarray | sp.sparray
 TOL = 1e-10
 
 
@@ -124,11 +125,17 @@ PROPERTIES: dict[str, _Property] = {
     ),
     "doubly_stochastic": (
         lambda W, tol: is_row_stochastic(W, tol) and is_column_stochastic(W, tol),
-        lambda W, tol: _describe_row(W, tol) if not is_row_stochastic(W, tol) else _describe_col(W, tol),
+        lambda W, tol: (
+            _describe_row(W, tol) if not is_row_stochastic(W, tol) else _describe_col(W, tol)
+        ),
         "use weights=metropolis on an undirected graph",
     ),
     "symmetric": (is_symmetric, _describe_sym, "use an undirected graph with weights=metropolis"),
-    "nonnegative": (is_nonnegative, _describe_neg, "use weights=metropolis or fix the edge weights"),
+    "nonnegative": (
+        is_nonnegative,
+        _describe_neg,
+        "use weights=metropolis or fix the edge weights",
+    ),
     "positive_diagonal": (
         has_positive_diagonal,
         _describe_diag,
@@ -137,7 +144,9 @@ PROPERTIES: dict[str, _Property] = {
 }
 
 
-def check_weights(W: Matrix, require: Iterable[str], *, tol: float = TOL, what: str = "mixing matrix") -> None:
+def check_weights(
+    W: Matrix, require: Iterable[str], *, tol: float = TOL, what: str = "mixing matrix"
+) -> None:
     """Raise a :class:`TopologyError` unless ``W`` has every property in ``require``.
 
     Properties: ``row_stochastic``, ``column_stochastic``, ``doubly_stochastic``,
@@ -158,7 +167,9 @@ def check_weights(W: Matrix, require: Iterable[str], *, tol: float = TOL, what: 
             raise TopologyError(f"unknown weight property {name!r}; known: {', '.join(PROPERTIES)}")
         holds, describe, fix = PROPERTIES[name]
         if not holds(W, tol):
-            raise TopologyError(f"{what} is not {name.replace('_', ' ')}: {describe(W, tol)}; {fix}")
+            raise TopologyError(
+                f"{what} is not {name.replace('_', ' ')}: {describe(W, tol)}; {fix}"
+            )
 
 
 def weight_properties(W: Matrix, tol: float = TOL) -> frozenset[str]:
@@ -176,7 +187,11 @@ def is_connected(graph: nx.Graph) -> bool:
 
 
 def _components(graph: nx.Graph) -> list[set[int]]:
-    comps = nx.strongly_connected_components(graph) if graph.is_directed() else nx.connected_components(graph)
+    comps = (
+        nx.strongly_connected_components(graph)
+        if graph.is_directed()
+        else nx.connected_components(graph)
+    )
     return sorted((set(c) for c in comps), key=lambda c: (len(c), min(c)))
 
 

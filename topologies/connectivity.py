@@ -50,7 +50,9 @@ def is_b_connected(schedule: Schedule, window: int, *, horizon: int | None = Non
     return True
 
 
-def smallest_window(schedule: Schedule, *, max_window: int = 64, horizon: int | None = None) -> int | None:
+def smallest_window(
+    schedule: Schedule, *, max_window: int = 64, horizon: int | None = None
+) -> int | None:
     """The smallest B for which ``schedule`` is B-connected, or None if none up to ``max_window``.
 
     Examples

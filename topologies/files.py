@@ -65,14 +65,18 @@ def read_graph(path: str | Path) -> nx.Graph:
     p = Path(path)
     reader = READERS.get(p.suffix.lower())
     if reader is None:
-        raise TopologyError(f"unknown graph file type {p.suffix!r} for {p}; use one of {', '.join(READERS)}")
+        raise TopologyError(
+            f"unknown graph file type {p.suffix!r} for {p}; use one of {', '.join(READERS)}"
+        )
     if not p.is_file():
         raise TopologyError(f"graph file {p} does not exist; check the path")
     try:
         graph = reader(p)
     except Exception as err:  # any parser error becomes one line
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise TopologyError(f"cannot parse {p} as {p.suffix[1:]}: {first}; check the file's format") from None
+        raise TopologyError(
+            f"cannot parse {p} as {p.suffix[1:]}: {first}; check the file's format"
+        ) from None
     if not isinstance(graph, nx.Graph) or graph.number_of_nodes() == 0:
         raise TopologyError(f"{p} holds no nodes; check the file")
     return graph

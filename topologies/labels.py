@@ -49,7 +49,8 @@ def normalize_labels(graph: nx.Graph, n: int, source: str = "the graph") -> nx.G
         raise TopologyError(
             f"{source} has node labels that are not integers (e.g. {bad[0]!r}); {_FIX}"
         )
-    values = set(ints.values())
+    as_ints = {node: value for node, value in ints.items() if value is not None}
+    values = set(as_ints.values())
     if len(values) != n:
         raise TopologyError(f"{source} has node labels that collide as integers; {_FIX}")
     if values == set(range(n)):
@@ -60,7 +61,7 @@ def normalize_labels(graph: nx.Graph, n: int, source: str = "the graph") -> nx.G
         raise TopologyError(
             f"{source} has node labels {min(values)}..{max(values)} with gaps; nodes must be 0..{n - 1}; {_FIX}"
         )
-    mapping = {node: int(value) - shift for node, value in ints.items()}  # type: ignore[operator]
+    mapping = {node: value - shift for node, value in as_ints.items()}
     out = graph.__class__()
     out.graph.update(graph.graph)
     out.add_nodes_from(range(n))

@@ -30,7 +30,11 @@ def layout(graph: nx.Graph, kind: str = "auto", seed: int = 0) -> Positions:
     if kind == "auto":
         if len(pos) == graph.number_of_nodes():
             return pos
-        kind = "kamada_kawai" if graph.number_of_nodes() <= 64 and nx.is_connected(graph.to_undirected()) else "circular"
+        kind = (
+            "kamada_kawai"
+            if graph.number_of_nodes() <= 64 and nx.is_connected(graph.to_undirected())
+            else "circular"
+        )
     layouts = {
         "circular": lambda g: nx.circular_layout(g),
         "spring": lambda g: nx.spring_layout(g, seed=seed),
@@ -71,12 +75,16 @@ def draw(
         _, ax = plt.subplots(figsize=(4.2, 4.2))
     pos = pos or layout(graph)
     small = schedule.n <= 16 if show_weights is None else show_weights
-    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#8a8a8a", arrows=graph.is_directed(), arrowsize=8)
+    nx.draw_networkx_edges(
+        graph, pos, ax=ax, edge_color="#8a8a8a", arrows=graph.is_directed(), arrowsize=8
+    )
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#3b6ea8", node_size=320 if small else 60)
     if small:
         nx.draw_networkx_labels(graph, pos, ax=ax, font_color="white", font_size=8)
         labels = {(u, v): f"{W[v, u]:.2f}" for u, v in graph.edges() if u != v}
-        nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, ax=ax, font_size=6, rotate=False)
+        nx.draw_networkx_edge_labels(
+            graph, pos, edge_labels=labels, ax=ax, font_size=6, rotate=False
+        )
     gap = spectral_gap(W)
     ax.set_title(title or f"{schedule.name}, round {t}\nspectral gap {gap:.3f}", fontsize=9)
     ax.set_axis_off()
@@ -86,7 +94,9 @@ def draw(
     return ax
 
 
-def draw_rounds(schedule: Schedule, path: str | os.PathLike | None = None, *, rounds: int = 4, start: int = 0) -> Any:
+def draw_rounds(
+    schedule: Schedule, path: str | os.PathLike | None = None, *, rounds: int = 4, start: int = 0
+) -> Any:
     """Draw ``rounds`` consecutive rounds side by side, nodes fixed on a circle.
 
     Examples
@@ -99,7 +109,13 @@ def draw_rounds(schedule: Schedule, path: str | os.PathLike | None = None, *, ro
     pos = nx.circular_layout(range(schedule.n))
     for k, ax in enumerate(axes):
         t = start + k
-        draw(schedule, t=t, ax=ax, pos=pos, title=f"round {t}\ngap {spectral_gap(schedule.weights(t)):.3f}")
+        draw(
+            schedule,
+            t=t,
+            ax=ax,
+            pos=pos,
+            title=f"round {t}\ngap {spectral_gap(schedule.weights(t)):.3f}",
+        )
     fig.suptitle(schedule.name, fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -107,7 +123,9 @@ def draw_rounds(schedule: Schedule, path: str | os.PathLike | None = None, *, ro
     return fig
 
 
-def spectral_gaps(specs: Sequence[str], sizes: Sequence[int], *, seed: int = 0) -> dict[str, list[float]]:
+def spectral_gaps(
+    specs: Sequence[str], sizes: Sequence[int], *, seed: int = 0
+) -> dict[str, list[float]]:
     """Spectral gap of round 0 of each spec for each n (NaN where the spec does not fit n).
 
     Examples
@@ -132,7 +150,11 @@ def spectral_gaps(specs: Sequence[str], sizes: Sequence[int], *, seed: int = 0) 
 
 
 def plot_spectral_gap(
-    specs: Sequence[str], sizes: Sequence[int], path: str | os.PathLike | None = None, *, seed: int = 0
+    specs: Sequence[str],
+    sizes: Sequence[int],
+    path: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
 ) -> Any:
     """Plot spectral gap against n (log-log) for several specs; returns the axes."""
     gaps = spectral_gaps(specs, sizes, seed=seed)

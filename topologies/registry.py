@@ -88,7 +88,9 @@ def make_builder(name: str, func: Callable[..., Any]) -> Builder:
     sig = inspect.signature(func)
     names = list(sig.parameters)
     if not names or names[0] != "n":
-        raise TopologyError(f"builder {name!r} must take the number of agents n as its first parameter")
+        raise TopologyError(
+            f"builder {name!r} must take the number of agents n as its first parameter"
+        )
     try:
         hints = typing.get_type_hints(func)
     except Exception:
@@ -109,7 +111,9 @@ def make_builder(name: str, func: Callable[..., Any]) -> Builder:
 BUILDERS: dict[str, Builder] = {}
 
 
-def register(name: str, *, overwrite: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(
+    name: str, *, overwrite: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a builder under ``name`` so that specs can use it.
 
     The function takes the number of agents ``n`` first, then typed keyword
@@ -131,7 +135,9 @@ def register(name: str, *, overwrite: bool = False) -> Callable[[Callable[..., A
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         if name in BUILDERS and not overwrite:
-            raise TopologyError(f"topology {name!r} is already registered; pass overwrite=True to replace it")
+            raise TopologyError(
+                f"topology {name!r} is already registered; pass overwrite=True to replace it"
+            )
         BUILDERS[name] = make_builder(name, func)
         return func
 

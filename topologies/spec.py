@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import networkx as nx
 
@@ -35,7 +35,9 @@ from .registry import BUILDERS, Builder
 from .schedules import Cycle, FromCallable, Schedule, StaticSchedule
 from .weights import WEIGHT_RULES, WeightRule
 
-SpecLike = str | os.PathLike | nx.Graph | Schedule | Callable[..., Any] | Sequence[nx.Graph]
+SpecLike: TypeAlias = (
+    str | os.PathLike | nx.Graph | Schedule | Callable[..., Any] | Sequence[nx.Graph]
+)
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -46,7 +48,9 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
     >>> split_top_level("base=(torus:rows=2,cols=4),q=0.2")
     ['base=(torus:rows=2,cols=4)', 'q=0.2']
     """
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -79,7 +83,9 @@ def parse_params(text: str, where: str) -> dict[str, str]:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or not key:
-            raise TopologyError(f"{where}: parameter {item!r} is not key=value; write e.g. {where}:p=0.3")
+            raise TopologyError(
+                f"{where}: parameter {item!r} is not key=value; write e.g. {where}:p=0.3"
+            )
         if key in params:
             raise TopologyError(f"{where}: parameter {key!r} is given twice; give it once")
         params[key] = _unwrap(value)
@@ -99,11 +105,15 @@ def _call_builder(builder: Builder, n: int, raw: dict[str, Any], seed: int) -> A
     unknown = sorted(set(raw) - set(builder.params))
     if unknown:
         accepted = ", ".join(builder.params) or "none"
-        raise TopologyError(f"{builder.name}: unknown parameter {unknown[0]!r}; accepted: {accepted} (and weights)")
+        raise TopologyError(
+            f"{builder.name}: unknown parameter {unknown[0]!r}; accepted: {accepted} (and weights)"
+        )
     kwargs = {k: builder.params[k].convert(v, builder.name) for k, v in raw.items()}
     missing = [p.name for p in builder.params.values() if p.required and p.name not in kwargs]
     if missing:
-        raise TopologyError(f"{builder.name}: missing parameter {missing[0]!r}; write e.g. {builder.signature()}")
+        raise TopologyError(
+            f"{builder.name}: missing parameter {missing[0]!r}; write e.g. {builder.signature()}"
+        )
     if builder.takes_seed:
         kwargs["seed"] = seed
     return builder.func(n, **kwargs)
@@ -123,7 +133,9 @@ def _load_attribute(module_part: str, attr: str) -> Any:
         try:
             spec.loader.exec_module(module)
         except Exception as err:
-            raise TopologyError(f"importing {module_part} failed: {type(err).__name__}: {err}") from None
+            raise TopologyError(
+                f"importing {module_part} failed: {type(err).__name__}: {err}"
+            ) from None
     else:
         try:
             module = importlib.import_module(module_part)
@@ -132,7 +144,9 @@ def _load_attribute(module_part: str, attr: str) -> Any:
                 f"cannot import module {module_part!r} ({err}); check the name and that it is on PYTHONPATH"
             ) from None
         except Exception as err:
-            raise TopologyError(f"importing {module_part} failed: {type(err).__name__}: {err}") from None
+            raise TopologyError(
+                f"importing {module_part} failed: {type(err).__name__}: {err}"
+            ) from None
     if not hasattr(module, attr):
         raise TopologyError(f"module {module_part!r} has no attribute {attr!r}; check the spelling")
     return getattr(module, attr)
@@ -151,7 +165,9 @@ def _from_callable(f: Callable[..., Any], n: int, seed: int, name: str) -> Sched
     except TopologyError:
         raise
     except Exception as err:
-        raise TopologyError(f"{name}() raised {type(err).__name__}: {err}; fix the function") from None
+        raise TopologyError(
+            f"{name}() raised {type(err).__name__}: {err}; fix the function"
+        ) from None
     return _to_schedule(result, n, seed, name)
 
 
@@ -193,7 +209,9 @@ def _parse_string(spec: str, n: int, seed: int) -> tuple[Schedule, str | None]:
     raise _unknown(name)
 
 
-def get(spec: SpecLike, n: int, *, seed: int = 0, weights: str | WeightRule | None = None) -> Schedule:
+def get(
+    spec: SpecLike, n: int, *, seed: int = 0, weights: str | WeightRule | None = None
+) -> Schedule:
     """Resolve a topology spec to a :class:`Schedule` for ``n`` agents.
 
     Parameters
@@ -226,7 +244,10 @@ def get(spec: SpecLike, n: int, *, seed: int = 0, weights: str | WeightRule | No
     if isinstance(spec, (str, os.PathLike)):
         schedule, rule = _parse_string(os.fspath(spec), n, seed)
     else:
-        schedule, rule = _to_schedule(spec, n, seed, getattr(spec, "__name__", type(spec).__name__)), None
+        schedule, rule = (
+            _to_schedule(spec, n, seed, getattr(spec, "__name__", type(spec).__name__)),
+            None,
+        )
     rule = weights if weights is not None else rule
     if rule is not None:
         if isinstance(rule, str) and rule not in WEIGHT_RULES:

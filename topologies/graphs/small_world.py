@@ -9,7 +9,9 @@ from ..errors import TopologyError
 from ._checks import positive_n, probability
 
 
-def small_world(n: int, k: int = 4, p: float = 0.1, *, seed: int = 0, max_tries: int = 100) -> nx.Graph:
+def small_world(
+    n: int, k: int = 4, p: float = 0.1, *, seed: int = 0, max_tries: int = 100
+) -> nx.Graph:
     """Ring lattice with ``k`` nearest neighbours, each edge rewired with probability ``p``.
 
     Redrawn until connected (networkx's ``connected_watts_strogatz_graph``).

@@ -124,7 +124,9 @@ class Schedule(ABC):
             props = p if props is None else props & p
         return props or frozenset()
 
-    def require(self, properties: list[str], *, rounds: int | None = None, who: str = "this algorithm") -> None:
+    def require(
+        self, properties: list[str], *, rounds: int | None = None, who: str = "this algorithm"
+    ) -> None:
         """Raise a :class:`TopologyError` unless every checked round's weights have ``properties``."""
         count = rounds or self.period or 32
         for t in range(count):

@@ -22,12 +22,16 @@ class Cycle(Schedule):
     (2, 3)
     """
 
-    def __init__(self, graphs: Sequence[nx.Graph], *, n: int | None = None, weights: str | None = None):
+    def __init__(
+        self, graphs: Sequence[nx.Graph], *, n: int | None = None, weights: str | None = None
+    ):
         if not graphs:
             raise TopologyError("cycle needs at least one graph; give a non-empty list")
         count = graphs[0].number_of_nodes() if n is None else n
         super().__init__(count, weights=weights, name=f"cycle of {len(graphs)} graphs")
-        self._graphs = [normalize_labels(g, self.n, f"graph {k} of the cycle") for k, g in enumerate(graphs)]
+        self._graphs = [
+            normalize_labels(g, self.n, f"graph {k} of the cycle") for k, g in enumerate(graphs)
+        ]
         self.period = len(self._graphs)
 
     def _graph(self, t: int) -> nx.Graph:

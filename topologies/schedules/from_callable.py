@@ -25,8 +25,16 @@ class FromCallable(Schedule):
     (6, 5)
     """
 
-    def __init__(self, f: Callable[..., nx.Graph], *, n: int, seed: int = 0, weights: str | None = None, name: str | None = None):
-        super().__init__(n, weights=weights, name=name or getattr(f, "__name__", "callable"))
+    def __init__(
+        self,
+        f: Callable[..., nx.Graph],
+        *,
+        n: int,
+        seed: int = 0,
+        weights: str | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(n, weights=weights, name=name or str(getattr(f, "__name__", "callable")))
         try:
             params = inspect.signature(f).parameters
         except (TypeError, ValueError):
@@ -40,4 +48,6 @@ class FromCallable(Schedule):
         except TopologyError:
             raise
         except Exception as err:  # a user's function: report it in one line
-            raise TopologyError(f"{self.name}(t={t}) raised {type(err).__name__}: {err}; fix the function") from None
+            raise TopologyError(
+                f"{self.name}(t={t}) raised {type(err).__name__}: {err}; fix the function"
+            ) from None

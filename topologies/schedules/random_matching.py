@@ -24,10 +24,14 @@ class RandomMatching(Schedule):
     True
     """
 
-    def __init__(self, n: int, *, base: nx.Graph | None = None, seed: int = 0, weights: str | None = None):
+    def __init__(
+        self, n: int, *, base: nx.Graph | None = None, seed: int = 0, weights: str | None = None
+    ):
         super().__init__(n, weights=weights, name="random_matching")
         self.seed = seed
-        self._base_edges = None if base is None else np.array(list(base.edges()), dtype=np.int64).reshape(-1, 2)
+        self._base_edges = (
+            None if base is None else np.array(list(base.edges()), dtype=np.int64).reshape(-1, 2)
+        )
 
     def _graph(self, t: int) -> nx.Graph:
         gen = rng(self.seed, 10, t)

@@ -25,7 +25,9 @@ def degrees(graph: nx.Graph) -> np.ndarray:
     return np.bincount(src, minlength=n).astype(np.float64)
 
 
-def with_remainder_diagonal(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> sp.csr_array:
+def with_remainder_diagonal(
+    n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray
+) -> sp.csr_array:
     """Off-diagonal entries plus the diagonal that makes every row sum to one."""
     off = sp.csr_array((vals, (rows, cols)), shape=(n, n))
     diag = 1.0 - np.asarray(off.sum(axis=1)).ravel()

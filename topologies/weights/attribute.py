@@ -26,7 +26,9 @@ def attribute_weights(graph: nx.Graph, key: str = "weight") -> sp.csr_array:
     [[0.75, 0.25], [0.25, 0.75]]
     """
     n = graph.number_of_nodes()
-    rows, cols, vals = [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
     has_loop = np.zeros(n, dtype=bool)
     for u, v, data in graph.edges(data=True):
         if key not in data:
@@ -36,14 +38,20 @@ def attribute_weights(graph: nx.Graph, key: str = "weight") -> sp.csr_array:
         try:
             w = float(data[key])
         except (TypeError, ValueError):
-            raise TopologyError(f"weights=attribute: edge ({u}, {v}) has weight {data[key]!r}, not a number") from None
+            raise TopologyError(
+                f"weights=attribute: edge ({u}, {v}) has weight {data[key]!r}, not a number"
+            ) from None
         if u == v:
             has_loop[u] = True
-            rows.append(u), cols.append(u), vals.append(w)
+            rows.append(u)
+            cols.append(u)
+            vals.append(w)
             continue
-        rows.append(v), cols.append(u), vals.append(w)
-        if not graph.is_directed():
-            rows.append(u), cols.append(v), vals.append(w)
+        pairs = [(v, u)] if graph.is_directed() else [(v, u), (u, v)]
+        for i, j in pairs:
+            rows.append(i)
+            cols.append(j)
+            vals.append(w)
     W = sp.csr_array((np.array(vals, dtype=np.float64), (rows, cols)), shape=(n, n))
     remainder = np.where(has_loop, 0.0, 1.0 - np.asarray(W.sum(axis=1)).ravel())
     return sp.csr_array(W + sp.diags_array(remainder, format="csr"))
