@@ -75,9 +75,10 @@ def draw(
         _, ax = plt.subplots(figsize=(4.2, 4.2))
     pos = pos or layout(graph)
     small = schedule.n <= 16 if show_weights is None else show_weights
-    nx.draw_networkx_edges(
-        graph, pos, ax=ax, edge_color="#8a8a8a", arrows=graph.is_directed(), arrowsize=8
-    )
+    arrows: dict[str, Any] = {"arrows": False}
+    if graph.is_directed():
+        arrows = {"arrows": True, "arrowsize": 8}
+    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#8a8a8a", **arrows)
     nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#3b6ea8", node_size=320 if small else 60)
     if small:
         nx.draw_networkx_labels(graph, pos, ax=ax, font_color="white", font_size=8)
