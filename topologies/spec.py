@@ -71,7 +71,14 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
 
 def _unwrap(value: str) -> str:
     value = value.strip()
-    return value[1:-1].strip() if value.startswith("(") and value.endswith(")") else value
+    if not (value.startswith("(") and value.endswith(")")):
+        return value
+    depth = 0
+    for i, ch in enumerate(value):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and i < len(value) - 1:
+            return value  # "(a)|(b)": the first "(" closes before the end
+    return value[1:-1].strip()
 
 
 def parse_params(text: str, where: str) -> dict[str, str]:

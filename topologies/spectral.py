@@ -63,7 +63,10 @@ def spectral_gap(W: Matrix) -> float:
 
 
 def product(matrices: Sequence[Matrix]) -> sp.csr_array:
-    """``W_{k-1} ... W_1 W_0`` for ``matrices = [W_0, ..., W_{k-1}]`` (the first is applied first)."""
+    """The product of mixing matrices, the first applied first.
+
+    ``W_{k-1} ... W_1 W_0`` for ``matrices = [W_0, ..., W_{k-1}]``.
+    """
     out = sp.csr_array(matrices[0])
     for W in matrices[1:]:
         out = sp.csr_array(sp.csr_array(W) @ out)
@@ -71,8 +74,9 @@ def product(matrices: Sequence[Matrix]) -> sp.csr_array:
 
 
 def window_contraction(schedule: object, start: int, length: int) -> float:
-    """Contraction ``||(I - J) W_{t+B-1} ... W_t (I - J)||_2`` of a window of ``B`` rounds.
+    """Contraction of the window of ``B = length`` rounds that starts at round ``t = start``.
 
+    The norm ``||(I - J) W_{t+B-1} ... W_t (I - J)||_2``, with ``J`` the exact average.
     Below 1 means the window mixes; 0 means it averages exactly (the one-peer
     exponential graph over ``log2 n`` rounds).
 

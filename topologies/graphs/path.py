@@ -8,7 +8,7 @@ from ._checks import positive_n
 
 
 def path(n: int) -> nx.Graph:
-    """Path 0 - 1 - ... - (n-1): the worst-mixing connected graph.
+    """Path from node 0 to node n-1 (node i linked to i + 1): the worst-mixing connected graph.
 
     Examples
     --------

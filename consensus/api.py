@@ -1,0 +1,194 @@
+"""The short Python API: choose a topology, an algorithm and a problem, run R rounds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import topologies
+from topologies import Schedule, TopologyError
+
+from .algorithms import ALGORITHMS, Algorithm, make
+from .data import Dataset
+from .engine import Engine
+from .errors import ConfigError
+from .mixers import InProcessMixer, Mixer
+from .models import ParamLayout
+from .regularizers import Regularizer
+from .setup import Problem, initial_parameters, local_shards, make_objective, make_problem, resolve_dtype, test_tensors
+
+
+@dataclass
+class Result:
+    """What a run returns: the metrics history, the average model and the final agent parameters."""
+
+    metrics: list[dict[str, float]]
+    model: nn.Module
+    X: torch.Tensor
+    schedule: Schedule
+    algorithm: Algorithm
+    problem: Problem
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(rounds, values)`` of one metric, ready to plot."""
+        rounds = np.array([m["round"] for m in self.metrics])
+        return rounds, np.array([m.get(key, np.nan) for m in self.metrics])
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last evaluation."""
+        return self.metrics[-1]
+
+
+def check_topology(schedule: Schedule, algorithm: Algorithm) -> None:
+    """Refuse a schedule whose weights lack what the algorithm needs (one line)."""
+    if algorithm.requires:
+        try:
+            schedule.require(list(algorithm.requires), who=algorithm.name)
+        except TopologyError as err:
+            raise ConfigError(str(err)) from None
+
+
+def build_engine(
+    schedule: Schedule,
+    algorithm: Algorithm,
+    problem: Problem,
+    *,
+    agent_ids: np.ndarray,
+    mixer: Mixer,
+    batch_size: int,
+    reg: Regularizer,
+    global_every: int | None,
+    seed: int,
+    dtype: torch.dtype,
+    device: str | torch.device,
+    init: str,
+) -> Engine:
+    """An engine for the block ``agent_ids`` with a given mixer, started at its initial parameters."""
+    shards = local_shards(problem, agent_ids, dtype=dtype, device=device)
+    objective = make_objective(problem, shards, batch_size=batch_size, seed=seed)
+    engine = Engine(
+        objective,
+        algorithm,
+        mixer,
+        reg=reg,
+        global_every=global_every,
+        test=test_tensors(problem, dtype=dtype, device=device),
+    )
+    engine.start(initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype).to(device))
+    return engine
+
+
+def train(
+    topology: str | Schedule | Any = "ring",
+    algorithm: str | Algorithm = "next",
+    *,
+    agents: int = 8,
+    dataset: str | Dataset = "digits",
+    model: str | nn.Module = "mlp",
+    loss: str | None = None,
+    partition: str = "iid",
+    rounds: int = 100,
+    batch_size: int = 32,
+    reg: str | Regularizer | None = None,
+    global_every: int | None = None,
+    eval_every: int = 10,
+    seed: int = 0,
+    dtype: str | torch.dtype = "float32",
+    device: str = "cpu",
+    init: str = "same",
+    progress: bool = False,
+    on_eval: Callable[[dict[str, float]], None] | None = None,
+    **algorithm_options: Any,
+) -> Result:
+    """Train ``agents`` agents on a topology with a decentralized algorithm, in this process.
+
+    Parameters
+    ----------
+    topology : str, Schedule, graph or callable
+        Any :func:`topologies.get` spec.
+    algorithm : str or Algorithm
+        A name from :data:`consensus.ALGORITHMS` (options as keyword arguments,
+        e.g. ``lr=0.1`` or ``tau=2.0``) or an instance.
+    agents, dataset, model, loss, partition
+        The problem: ``dataset`` a built-in name, a ``.npz`` path or a
+        :class:`~consensus.data.Dataset`; ``model`` a name from
+        :data:`consensus.MODELS` or any ``nn.Module``; ``partition`` ``iid``,
+        ``label[:K]`` or ``dirichlet:ALPHA``.
+    rounds, batch_size, eval_every
+        Rounds to run; samples per agent per round (0: the whole shard); how
+        often to evaluate.
+    reg : str or Regularizer
+        ``l2:LAM``, ``l1:LAM``, ``elastic:L1,L2`` or None.
+    global_every : int or None
+        Exact average instead of gossip every this many rounds (Gossip-PGA).
+
+    Examples
+    --------
+    >>> import consensus
+    >>> result = consensus.train("ring", "gradient_tracking", agents=4, dataset="iris", model="logistic",
+    ...                          rounds=20, lr=0.2, eval_every=10)
+    >>> result.final["test_accuracy"] > 0.8
+    True
+    """
+    torch_dtype = resolve_dtype(dtype)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ConfigError(f"rounds={rounds!r} must be a positive integer")
+    alg = algorithm if isinstance(algorithm, Algorithm) else make(algorithm, **algorithm_options)
+    if isinstance(algorithm, Algorithm) and algorithm_options:
+        raise ConfigError("pass algorithm options either in the Algorithm instance or as keywords, not both")
+    problem = make_problem(dataset, model, agents=agents, partition_scheme=partition, loss=loss, seed=seed)
+    try:
+        schedule = topologies.get(topology, agents, seed=seed)
+    except TopologyError as err:
+        raise ConfigError(str(err)) from None
+    check_topology(schedule, alg)
+    regularizer = reg if isinstance(reg, Regularizer) else Regularizer.parse(reg)
+    mixer = InProcessMixer(schedule, dtype=torch_dtype, device=device)
+    engine = build_engine(
+        schedule,
+        alg,
+        problem,
+        agent_ids=np.arange(agents),
+        mixer=mixer,
+        batch_size=batch_size,
+        reg=regularizer,
+        global_every=global_every,
+        seed=seed,
+        dtype=torch_dtype,
+        device=device,
+        init=init,
+    )
+    bar = tqdm(total=rounds, disable=not progress, desc=alg.name)
+    history: list[dict[str, float]] = []
+    for chunk in _chunks(rounds, eval_every or rounds):
+        history += engine.run(chunk, eval_every=chunk, on_eval=on_eval)
+        bar.update(chunk)
+    bar.close()
+    layout = ParamLayout.of(problem.module)
+    model_out = layout.load(problem.module, engine.average().to(torch.float32 if torch_dtype == torch.float32 else torch_dtype))
+    config = {
+        "topology": str(topology) if isinstance(topology, str) else schedule.name,
+        "algorithm": alg.name,
+        "agents": agents,
+        "rounds": rounds,
+        "batch_size": batch_size,
+        "reg": str(regularizer),
+        "global_every": global_every,
+        "seed": seed,
+    }
+    return Result(history, model_out, engine.X, schedule, alg, problem, config)
+
+
+def _chunks(total: int, size: int) -> list[int]:
+    return [min(size, total - k) for k in range(0, total, size)]
+
+
+__all__ = ["ALGORITHMS", "Result", "build_engine", "check_topology", "train"]

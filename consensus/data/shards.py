@@ -1,0 +1,86 @@
+"""Each local agent's shard as one padded tensor, plus its batch sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .datasets import Dataset
+from .hashing import uniform_indices
+
+
+@dataclass
+class Shards:
+    """Training data of the agents hosted here, padded to the largest shard.
+
+    ``X`` is ``(n_local, M, features)``, ``y`` is ``(n_local, M)``, ``counts[i]``
+    the real size of agent i's shard, ``mask`` marks real rows. ``total`` is the
+    number of training samples over all agents (N in F = (1/N) sum of losses).
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    counts: torch.Tensor
+    mask: torch.Tensor
+    agent_ids: np.ndarray
+    total: int
+    n_total: int
+
+    @property
+    def n_local(self) -> int:
+        """Number of agents hosted in this block."""
+        return len(self.agent_ids)
+
+    def full_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The whole padded shard with per-sample weights ``n / N`` (0 on padding).
+
+        With these weights, ``sum_b w * loss`` is ``n * f_i``: each agent's local
+        gradient is an estimate of the global gradient on F's scale.
+        """
+        w = self.mask.to(self.X.dtype) * (self.n_total / self.total)
+        return self.X, self.y, w
+
+    def batch(self, seed: int, t: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A minibatch of ``size`` samples per agent for round ``t``, drawn with replacement.
+
+        The draw depends only on ``(seed, agent id, t)``. Weights
+        ``n * N_i / (N * size)`` make ``sum_b w * loss`` unbiased for ``n * f_i``.
+        """
+        counts = self.counts.cpu().numpy()
+        idx = torch.from_numpy(uniform_indices(seed, self.agent_ids, t, size, counts)).to(self.X.device)
+        rows = torch.arange(self.n_local, device=self.X.device)[:, None]
+        w = (self.counts.to(self.X.dtype) * (self.n_total / (self.total * size)))[:, None].expand(-1, size)
+        return self.X[rows, idx], self.y[rows, idx], w
+
+
+def make_shards(
+    dataset: Dataset,
+    parts: list[np.ndarray],
+    agent_ids: np.ndarray,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Shards:
+    """Pad the shards of ``agent_ids`` (indices into ``parts``) into one tensor."""
+    local = [parts[int(a)] for a in agent_ids]
+    M = max(len(p) for p in local)
+    F = dataset.X_train.shape[1]
+    X = np.zeros((len(local), M, F))
+    y = np.zeros((len(local), M), dtype=dataset.y_train.dtype)
+    mask = np.zeros((len(local), M), dtype=bool)
+    for i, p in enumerate(local):  # once, at setup
+        X[i, : len(p)] = dataset.X_train[p]
+        y[i, : len(p)] = dataset.y_train[p]
+        mask[i, : len(p)] = True
+    y_dtype = torch.int64 if dataset.task == "classification" else dtype
+    return Shards(
+        X=torch.as_tensor(X, dtype=dtype, device=device),
+        y=torch.as_tensor(y, device=device).to(y_dtype),
+        counts=torch.as_tensor([len(p) for p in local], device=device),
+        mask=torch.as_tensor(mask, device=device),
+        agent_ids=np.asarray(agent_ids, dtype=np.int64),
+        total=int(sum(len(p) for p in parts)),
+        n_total=len(parts),
+    )

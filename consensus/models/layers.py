@@ -1,0 +1,33 @@
+"""Stacked building blocks: one call computes the layer for every agent."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ W^T + b`` per agent: x ``(n, B, in)``, weight ``(n, out, in)``, bias ``(n, out)``.
+
+    One batched GEMM (the transposed view costs no copy).
+    """
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
+    """Per-agent convolution as one grouped convolution.
+
+    x ``(n, B, C, H, W)``, weight ``(n, C_out, C, k, k)``, bias ``(n, C_out)``;
+    returns ``(n, B, C_out, H', W')``.
+    """
+    n, B, C, H, W = x.shape
+    c_out = weight.shape[1]
+    xg = x.permute(1, 0, 2, 3, 4).reshape(B, n * C, H, W)
+    wg = weight.reshape(n * c_out, *weight.shape[2:])
+    bg = None if bias is None else bias.reshape(n * c_out)
+    out = F.conv2d(xg, wg, bg, stride=stride, padding=padding, groups=n)
+    return out.reshape(B, n, c_out, *out.shape[-2:]).permute(1, 0, 2, 3, 4)

@@ -1,0 +1,30 @@
+"""Linear and (multinomial) logistic regression."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import layers
+
+
+class LinearModel(nn.Module):
+    """``x -> W x + b``: linear regression with MSE, multinomial logistic regression with cross-entropy.
+
+    Examples
+    --------
+    >>> LinearModel(4, 3)(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One model: x ``(B, in)`` -> ``(B, out)``."""
+        return self.linear(x.flatten(1))
+
+    def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """All agents: x ``(n, B, in)`` -> ``(n, B, out)``."""
+        return layers.linear(x.flatten(2), params["linear.weight"], params["linear.bias"])

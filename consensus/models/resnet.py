@@ -1,0 +1,52 @@
+"""A small residual network without normalization layers (stackable per agent)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import layers
+
+
+class SmallResNet(nn.Module):
+    """Stem conv, ``depth`` residual blocks ``u + h * conv(relu(conv(u)))``, pool, linear.
+
+    The residual form ``u_{k+1} = u_k + h F(u_k)`` is the forward-Euler ODE view
+    used by layer-parallel methods; with ``h = 1 / depth`` it trains without
+    BatchNorm.
+
+    Examples
+    --------
+    >>> SmallResNet((1, 8, 8), 10, depth=2)(torch.zeros(3, 64)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(self, image_shape: tuple[int, ...], out_features: int, channels: int = 8, depth: int = 3):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.h = 1.0 / depth
+        self.stem = nn.Conv2d(self.image_shape[0], channels, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict({"a": nn.Conv2d(channels, channels, 3, padding=1), "b": nn.Conv2d(channels, channels, 3, padding=1)})
+            for _ in range(depth)
+        )
+        self.head = nn.Linear(channels, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One model: ``(B, C*H*W)`` -> ``(B, out)``."""
+        u = F.relu(self.stem(x.reshape(x.shape[0], *self.image_shape)))
+        for block in self.blocks:
+            u = u + self.h * block["b"](F.relu(block["a"](u)))  # type: ignore[index]
+        return self.head(u.mean(dim=(-2, -1)))
+
+    def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """All agents at once with grouped convolutions."""
+        n, B = x.shape[:2]
+        u = x.reshape(n, B, *self.image_shape)
+        u = F.relu(layers.conv2d(u, params["stem.weight"], params["stem.bias"], padding=1))
+        for k in range(len(self.blocks)):
+            p = f"blocks.{k}."
+            a = F.relu(layers.conv2d(u, params[p + "a.weight"], params[p + "a.bias"], padding=1))
+            u = u + self.h * layers.conv2d(a, params[p + "b.weight"], params[p + "b.bias"], padding=1)
+        return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])

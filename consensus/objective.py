@@ -1,0 +1,124 @@
+"""The local objective of every hosted agent: losses, gradients and linearizations, stacked.
+
+Agent i's loss is ``f_i(x) = (1/N) * sum of its samples' losses``, so that
+``sum_i f_i`` is the pooled objective. Gradients returned here are of
+``n * f_i`` (``n`` agents in all): each is an estimate of the global gradient
+on F's scale, so step sizes mean what they mean for centralized training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data.shards import Shards
+from .losses import PerSampleLoss
+from .models.layout import ParamLayout
+from .models.stacked import stacked_forward
+
+
+@dataclass
+class Batch:
+    """Inputs ``(n, B, ...)``, targets ``(n, B)`` and per-sample weights ``(n, B)``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor
+
+
+class LocalObjective:
+    """Stacked losses and gradients of the agents hosted here.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The model (its parameters give the layout; its values are ignored).
+    loss : callable
+        Per-sample loss ``(out (n,B,C), y (n,B)) -> (n,B)``.
+    shards : Shards
+        The hosted agents' data.
+    batch_size : int
+        Samples per agent per round; 0 uses the whole shard (deterministic).
+    seed : int
+        Seed of the batch draws (with agent id and round).
+    curvature : float
+        Bound on the loss's second derivative in the output (for step sizes of
+        inner solvers).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        loss: PerSampleLoss,
+        shards: Shards,
+        *,
+        batch_size: int = 0,
+        seed: int = 0,
+        curvature: float = 1.0,
+    ):
+        self.module = module
+        self.layout = ParamLayout.of(module)
+        self.forward_fn = stacked_forward(module)
+        self.loss = loss
+        self.shards = shards
+        self.batch_size = batch_size
+        self.seed = seed
+        self.curvature = curvature
+
+    @property
+    def n_total(self) -> int:
+        """Number of agents over all processes."""
+        return self.shards.n_total
+
+    def batch(self, t: int) -> Batch:
+        """Round ``t``'s batch (the whole shard when ``batch_size == 0``)."""
+        if self.batch_size <= 0:
+            return Batch(*self.shards.full_batch())
+        return Batch(*self.shards.batch(self.seed, t, self.batch_size))
+
+    def forward(self, X: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Outputs of every agent's model on its inputs: ``(n, B, C)``."""
+        return self.forward_fn(self.layout.views(X), x)
+
+    def weighted_losses(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``sum_b w * loss`` per agent: an estimate of ``n * f_i(x_i)``, shape ``(n,)``."""
+        return (self.loss(self.forward(X, batch.x), batch.y) * batch.w).sum(-1)
+
+    def gradient(self, X: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients of ``n * f_i`` at every row of ``X`` (one backward), and the losses."""
+        with torch.enable_grad():
+            Xg = X.detach().requires_grad_(True)
+            losses = self.weighted_losses(Xg, batch)
+            (G,) = torch.autograd.grad(losses.sum(), Xg)
+        return G, losses.detach()
+
+    def linearization(self, X: torch.Tensor, batch: Batch):  # type: ignore[no-untyped-def]
+        """Outputs at ``X`` with functions ``V -> J V`` and ``U -> J^T U`` (J the output Jacobian).
+
+        One forward graph serves every product: ``J^T U`` is a backward pass and
+        ``J V`` the backward of ``U -> J^T U`` (double backward), so inner solvers
+        never re-run the forward and threads can share it.
+        """
+        with torch.enable_grad():
+            Xg = X.detach().requires_grad_(True)
+            out = self.forward(Xg, batch.x)
+            u = torch.zeros_like(out, requires_grad=True)
+            (JTu,) = torch.autograd.grad(out, Xg, u, create_graph=True)
+
+        def push(V: torch.Tensor) -> torch.Tensor:
+            return torch.autograd.grad(JTu, u, V, retain_graph=True)[0]
+
+        def pull(U: torch.Tensor) -> torch.Tensor:
+            return torch.autograd.grad(out, Xg, U, retain_graph=True)[0]
+
+        return out.detach(), push, pull
+
+    def output_loss_grad(self, out: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weighted loss per agent at outputs ``out`` and its gradient in ``out``."""
+        with torch.enable_grad():
+            o = out.detach().requires_grad_(True)
+            losses = (self.loss(o, batch.y) * batch.w).sum(-1)
+            (g,) = torch.autograd.grad(losses.sum(), o)
+        return losses.detach(), g

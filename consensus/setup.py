@@ -1,0 +1,112 @@
+"""Building the pieces of a run from plain values: data, model, loss, initial parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import Dataset, Shards, load_dataset, make_shards, partition
+from .data.hashing import agent_seed
+from .errors import ConfigError
+from .losses import DEFAULT_LOSS, LOSSES
+from .models import ParamLayout, build_model, check_stackable
+from .objective import LocalObjective
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float32"`` / ``"float64"`` (or a torch dtype)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; use float32 or float64")
+    return DTYPES[dtype]
+
+
+@dataclass
+class Problem:
+    """A dataset split among agents, a model and a loss."""
+
+    data: Dataset
+    module: nn.Module
+    loss: str
+    parts: list[np.ndarray]
+
+    @property
+    def n(self) -> int:
+        """Number of agents."""
+        return len(self.parts)
+
+
+def make_problem(
+    dataset: str | Dataset,
+    model: str | nn.Module,
+    *,
+    agents: int,
+    partition_scheme: str = "iid",
+    loss: str | None = None,
+    seed: int = 0,
+) -> Problem:
+    """Resolve dataset, model and loss names and split the data among ``agents``."""
+    data = load_dataset(dataset, seed) if isinstance(dataset, str) else dataset
+    loss_name = loss or DEFAULT_LOSS[data.task]
+    if loss_name not in LOSSES:
+        raise ConfigError(f"unknown loss {loss_name!r}; known: {', '.join(LOSSES)}")
+    if loss_name == "cross_entropy" and data.task != "classification":
+        raise ConfigError(f"cross_entropy needs class labels but {data.name} is a regression set; use loss mse")
+    torch.manual_seed(seed)
+    module = build_model(model, data) if isinstance(model, str) else model
+    check_stackable(module)
+    if not isinstance(agents, int) or agents < 1:
+        raise ConfigError(f"agents={agents!r} must be a positive integer")
+    return Problem(data, module, loss_name, partition(data.y_train, agents, partition_scheme, seed))
+
+
+def initial_parameters(problem: Problem, agent_ids: np.ndarray, *, init: str, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """Rows of the hosted agents: ``same`` (one draw from ``seed``) or ``independent`` (seeded by (seed, agent id))."""
+    layout = ParamLayout.of(problem.module)
+    if init == "same":
+        torch.manual_seed(seed)
+        template = _reinit(problem.module)
+        return layout.flatten(template).to(dtype).unsqueeze(0).repeat(len(agent_ids), 1)
+    if init == "independent":
+        rows = []
+        for a in agent_ids.tolist():  # setup only, never in the round loop
+            torch.manual_seed(agent_seed(seed, a))
+            rows.append(layout.flatten(_reinit(problem.module)).to(dtype))
+        return torch.stack(rows)
+    raise ConfigError(f"unknown init {init!r}; use same or independent")
+
+
+def _reinit(module: nn.Module) -> nn.Module:
+    for sub in module.modules():
+        reset = getattr(sub, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    return module
+
+
+def make_objective(
+    problem: Problem, shards: Shards, *, batch_size: int, seed: int
+) -> LocalObjective:
+    """The stacked local objective of the hosted agents."""
+    fn, curvature = LOSSES[problem.loss]
+    if batch_size < 0:
+        raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 = each agent's whole shard)")
+    return LocalObjective(problem.module, fn, shards, batch_size=batch_size, seed=seed, curvature=curvature)
+
+
+def local_shards(problem: Problem, agent_ids: np.ndarray, *, dtype: torch.dtype, device: str | torch.device) -> Shards:
+    """Padded shards of the hosted agents."""
+    return make_shards(problem.data, problem.parts, agent_ids, dtype=dtype, device=device)
+
+
+def test_tensors(problem: Problem, *, dtype: torch.dtype, device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out set as tensors."""
+    d = problem.data
+    y = torch.as_tensor(d.y_test, device=device)
+    return torch.as_tensor(d.X_test, dtype=dtype, device=device), (y if d.task == "classification" else y.to(dtype))

@@ -1,0 +1,125 @@
+"""Local Sphinx extension of the Concord docs.
+
+* Writes ``docs/_generated/topology_builders.md``, the table of built-in
+  topology names, from :data:`topologies.BUILDERS` (so the guide can never
+  drift from the code). The guide includes it.
+* Warns (an error under ``-W``) when a name in ``topologies.__all__`` is missing
+  from ``docs/api/topologies.md``, so new public API gets documented.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+DOCS = Path(__file__).resolve().parent.parent
+GENERATED = DOCS / "_generated"
+
+
+def _kind(func: Any) -> str:
+    import topologies
+
+    try:
+        ret = typing.get_type_hints(func).get("return")
+    except Exception:
+        ret = None
+    if isinstance(ret, type) and issubclass(ret, topologies.Schedule):
+        return "time-varying"
+    return "static"
+
+
+def _spec_value(value: Any) -> str:
+    """A default as it is written in a spec: ``none``, ``true``, ``0.3``."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _param_text(param: Any) -> str:
+    kind = getattr(param.kind, "__name__", str(param.kind))
+    if param.optional:
+        kind += " or none"
+    if param.required:
+        return f"`{param.name}` ({kind}, required)"
+    return f"`{param.name}={_spec_value(param.default)}` ({kind})"
+
+
+def _rst_to_myst(text: str) -> str:
+    """The inline reST of a docstring's first line as MyST: ``x`` and :func:`x` -> `x`."""
+    text = re.sub(r"``(.+?)``", r"`\1`", text)
+    return re.sub(r":[\w:]+:`~?([^`]+)`", r"`\1`", text)
+
+
+def _first_line(func: Any) -> str:
+    doc = (func.__doc__ or "").strip().splitlines()
+    return _rst_to_myst(doc[0].strip()) if doc else ""
+
+
+def builders_table() -> str:
+    """The built-in names as a MyST table."""
+    import topologies
+
+    rows = [
+        "| spec | parameters | kind | seeded | what it is |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in sorted(topologies.BUILDERS):
+        builder = topologies.BUILDERS[name]
+        if not getattr(builder.func, "__module__", "").startswith("topologies."):
+            continue  # registered by a user (or by a tutorial run in this process)
+        params = ", ".join(_param_text(p) for p in builder.params.values()) or "none"
+        seeded = "yes" if builder.takes_seed else "no"
+        what = _first_line(builder.func).replace("|", "\\|")
+        rows.append(f"| `{name}` | {params} | {_kind(builder.func)} | {seeded} | {what} |")
+    return "\n".join(rows) + "\n"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _generate(app: Sphinx, config: Any) -> None:
+    _write_if_changed(GENERATED / "topology_builders.md", builders_table())
+
+
+def _check_api_coverage(app: Sphinx, config: Any) -> None:
+    import topologies
+
+    page = DOCS / "api" / "topologies.md"
+    text = page.read_text()
+    listed = set(re.findall(r"^\s{3,}~?(?:topologies\.)?(\w+)\s*$", text, re.M))
+    listed |= set(re.findall(r"^\s*\.\. (?:py:)?data:: (\w+)", text, re.M))
+    missing = sorted(set(topologies.__all__) - listed)
+    if missing:
+        logger.warning(
+            "docs/api/topologies.md does not list %s from topologies.__all__; "
+            "add them to one of its autosummary tables",
+            ", ".join(missing),
+        )
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("config-inited", _generate)
+    app.connect("config-inited", _check_api_coverage)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def tight_matplotlib_scraper(block: Any, block_vars: Any, gallery_conf: Any, **kwargs: Any) -> str:
+    """sphinx-gallery's matplotlib scraper, saving with ``bbox_inches="tight"``.
+
+    The same cropping as :func:`topologies.draw` and friends use when they save a file, so
+    titles and axis labels are never cut off.
+    """
+    from sphinx_gallery.scrapers import matplotlib_scraper
+
+    kwargs.setdefault("bbox_inches", "tight")
+    return matplotlib_scraper(block, block_vars, gallery_conf, **kwargs)
