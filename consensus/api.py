@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +20,18 @@ from .algorithms import ALGORITHMS, Algorithm, make
 from .data import Dataset
 from .engine import Engine
 from .errors import ConfigError
-from .mixers import InProcessMixer, Mixer
+from .mixers import InProcessMixer, Mixer, SharedBoard, ThreadBlockMixer
 from .models import ParamLayout
 from .regularizers import Regularizer
-from .setup import Problem, initial_parameters, local_shards, make_objective, make_problem, resolve_dtype, test_tensors
+from .setup import (
+    Problem,
+    initial_parameters,
+    local_shards,
+    make_objective,
+    make_problem,
+    resolve_dtype,
+    test_tensors,
+)
 
 
 @dataclass
@@ -82,7 +92,9 @@ def build_engine(
         global_every=global_every,
         test=test_tensors(problem, dtype=dtype, device=device),
     )
-    engine.start(initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype).to(device))
+    engine.start(
+        initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype).to(device)
+    )
     return engine
 
 
@@ -105,6 +117,7 @@ def train(
     device: str = "cpu",
     init: str = "same",
     progress: bool = False,
+    blocks: int = 1,
     on_eval: Callable[[dict[str, float]], None] | None = None,
     **algorithm_options: Any,
 ) -> Result:
@@ -129,6 +142,10 @@ def train(
         ``l2:LAM``, ``l1:LAM``, ``elastic:L1,L2`` or None.
     global_every : int or None
         Exact average instead of gossip every this many rounds (Gossip-PGA).
+    blocks : int
+        Split the agents into this many contiguous blocks, each run by its own
+        engine in a thread with a shared-memory mixer: the layout of a
+        multi-process run, in one process. The trajectory is the same.
 
     Examples
     --------
@@ -143,21 +160,19 @@ def train(
         raise ConfigError(f"rounds={rounds!r} must be a positive integer")
     alg = algorithm if isinstance(algorithm, Algorithm) else make(algorithm, **algorithm_options)
     if isinstance(algorithm, Algorithm) and algorithm_options:
-        raise ConfigError("pass algorithm options either in the Algorithm instance or as keywords, not both")
-    problem = make_problem(dataset, model, agents=agents, partition_scheme=partition, loss=loss, seed=seed)
+        raise ConfigError(
+            "pass algorithm options either in the Algorithm instance or as keywords, not both"
+        )
+    problem = make_problem(
+        dataset, model, agents=agents, partition_scheme=partition, loss=loss, seed=seed
+    )
     try:
         schedule = topologies.get(topology, agents, seed=seed)
     except TopologyError as err:
         raise ConfigError(str(err)) from None
     check_topology(schedule, alg)
     regularizer = reg if isinstance(reg, Regularizer) else Regularizer.parse(reg)
-    mixer = InProcessMixer(schedule, dtype=torch_dtype, device=device)
-    engine = build_engine(
-        schedule,
-        alg,
-        problem,
-        agent_ids=np.arange(agents),
-        mixer=mixer,
+    common = dict(
         batch_size=batch_size,
         reg=regularizer,
         global_every=global_every,
@@ -166,14 +181,28 @@ def train(
         device=device,
         init=init,
     )
-    bar = tqdm(total=rounds, disable=not progress, desc=alg.name)
-    history: list[dict[str, float]] = []
-    for chunk in _chunks(rounds, eval_every or rounds):
-        history += engine.run(chunk, eval_every=chunk, on_eval=on_eval)
-        bar.update(chunk)
-    bar.close()
+    if blocks == 1:
+        engine = build_engine(
+            schedule,
+            alg,
+            problem,
+            agent_ids=np.arange(agents),
+            mixer=InProcessMixer(schedule, dtype=torch_dtype, device=device),
+            **common,  # type: ignore[arg-type]
+        )
+        bar = tqdm(total=rounds, disable=not progress, desc=alg.name)
+        history: list[dict[str, float]] = []
+        for chunk in _chunks(rounds, eval_every or rounds):
+            history += engine.run(chunk, eval_every=chunk, on_eval=on_eval)
+            bar.update(chunk)
+        bar.close()
+        X_all, average = engine.X, engine.average()
+    else:
+        history, X_all, average = _run_blocks(
+            schedule, alg, problem, blocks, rounds, eval_every, common
+        )
     layout = ParamLayout.of(problem.module)
-    model_out = layout.load(problem.module, engine.average().to(torch.float32 if torch_dtype == torch.float32 else torch_dtype))
+    model_out = layout.load(problem.module, average.to(next(problem.module.parameters()).dtype))
     config = {
         "topology": str(topology) if isinstance(topology, str) else schedule.name,
         "algorithm": alg.name,
@@ -184,7 +213,57 @@ def train(
         "global_every": global_every,
         "seed": seed,
     }
-    return Result(history, model_out, engine.X, schedule, alg, problem, config)
+    return Result(history, model_out, X_all, schedule, alg, problem, config)
+
+
+def _run_blocks(
+    schedule: Schedule,
+    algorithm: Algorithm,
+    problem: Problem,
+    blocks: int,
+    rounds: int,
+    eval_every: int,
+    common: dict[str, Any],
+) -> tuple[list[dict[str, float]], torch.Tensor, torch.Tensor]:
+    """Run the agents as ``blocks`` engines in threads; returns block 0's metrics, all rows, the average."""
+    if not 1 <= blocks <= schedule.n:
+        raise ConfigError(
+            f"blocks={blocks} must be between 1 and the number of agents {schedule.n}"
+        )
+    ids = np.array_split(np.arange(schedule.n), blocks)
+    board = SharedBoard(blocks)
+    engines = [
+        build_engine(
+            schedule,
+            copy.deepcopy(algorithm),
+            problem,
+            agent_ids=ids[r],
+            mixer=ThreadBlockMixer(schedule, ids, r, board, dtype=common["dtype"]),
+            **common,
+        )
+        for r in range(blocks)
+    ]
+    results: list[Any] = [None] * blocks
+    errors: list[BaseException] = []
+
+    def work(r: int) -> None:
+        try:
+            results[r] = engines[r].run(rounds, eval_every=eval_every)
+        except BaseException as err:  # surfaced below; abort the others
+            errors.append(err)
+            board.barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in range(blocks)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise next(
+            (e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0]
+        )
+    X_all = torch.cat([e.X for e in engines])
+    return results[0], X_all, X_all.mean(0)
 
 
 def _chunks(total: int, size: int) -> list[int]:

@@ -95,7 +95,9 @@ class Engine:
         """Raise :class:`NonFiniteError` naming the round if any parameter is NaN or inf (one global check)."""
         bad = (~torch.isfinite(self.X)).any(dim=1, keepdim=True).to(self.X.dtype)
         if float(self.mixer.global_sum(bad)[0]) > 0:
-            raise NonFiniteError(f"parameters became NaN or inf at round {self.t}; lower the step size")
+            raise NonFiniteError(
+                f"parameters became NaN or inf at round {self.t}; lower the step size"
+            )
 
     def metrics(self) -> dict[str, float]:
         """The evaluation metrics now, plus round, step size, bytes and gradient evaluations."""

@@ -12,7 +12,9 @@ PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Softmax cross-entropy per sample: out ``(n, B, C)``, y ``(n, B)`` -> ``(n, B)``."""
-    return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none").view(y.shape)
+    return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none").view(
+        y.shape
+    )
 
 
 def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,9 @@ from .regularizers import Regularizer
 _CHUNK = 256
 
 
-def _accuracy_rows(objective: LocalObjective, X: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _accuracy_rows(
+    objective: LocalObjective, X: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Per-row test metric: accuracy (classification) or mean squared error, chunked over rows."""
     out = []
     for start in range(0, X.shape[0], _CHUNK):
@@ -43,7 +45,9 @@ def evaluate(
     shards = objective.shards
     full = Batch(*shards.full_batch())
     G, losses = objective.gradient(Xb, full)
-    F = float(mixer.global_sum(losses.unsqueeze(1))[0]) / n + float(reg.value(x_bar.unsqueeze(0))[0])
+    F = float(mixer.global_sum(losses.unsqueeze(1))[0]) / n + float(
+        reg.value(x_bar.unsqueeze(0))[0]
+    )
     grad = mixer.global_sum(G) / n
     metrics = {
         "loss": F,

@@ -115,7 +115,9 @@ class LocalObjective:
 
         return out.detach(), push, pull
 
-    def output_loss_grad(self, out: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def output_loss_grad(
+        self, out: torch.Tensor, batch: Batch
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted loss per agent at outputs ``out`` and its gradient in ``out``."""
         with torch.enable_grad():
             o = out.detach().requires_grad_(True)

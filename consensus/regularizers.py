@@ -37,11 +37,19 @@ class Regularizer:
         try:
             values = [float(a) for a in arg.split(",")] if arg else []
         except ValueError:
-            raise ConfigError(f"regularizer {spec!r}: {arg!r} is not a number; write l2:0.01, l1:0.001 or elastic:L1,L2") from None
-        forms = {"l2": lambda v: cls(l2=v[0]), "l1": lambda v: cls(l1=v[0]), "elastic": lambda v: cls(l1=v[0], l2=v[1])}
+            raise ConfigError(
+                f"regularizer {spec!r}: {arg!r} is not a number; write l2:0.01, l1:0.001 or elastic:L1,L2"
+            ) from None
+        forms = {
+            "l2": lambda v: cls(l2=v[0]),
+            "l1": lambda v: cls(l1=v[0]),
+            "elastic": lambda v: cls(l1=v[0], l2=v[1]),
+        }
         need = {"l2": 1, "l1": 1, "elastic": 2}
         if kind not in forms or len(values) != need[kind] or min(values) < 0:
-            raise ConfigError(f"bad regularizer {spec!r}; write none, l2:LAM, l1:LAM or elastic:L1,L2 with LAM >= 0")
+            raise ConfigError(
+                f"bad regularizer {spec!r}; write none, l2:LAM, l1:LAM or elastic:L1,L2 with LAM >= 0"
+            )
         return forms[kind](values)
 
     def value(self, X: torch.Tensor) -> torch.Tensor:

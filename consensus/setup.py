@@ -57,7 +57,9 @@ def make_problem(
     if loss_name not in LOSSES:
         raise ConfigError(f"unknown loss {loss_name!r}; known: {', '.join(LOSSES)}")
     if loss_name == "cross_entropy" and data.task != "classification":
-        raise ConfigError(f"cross_entropy needs class labels but {data.name} is a regression set; use loss mse")
+        raise ConfigError(
+            f"cross_entropy needs class labels but {data.name} is a regression set; use loss mse"
+        )
     torch.manual_seed(seed)
     module = build_model(model, data) if isinstance(model, str) else model
     check_stackable(module)
@@ -66,7 +68,9 @@ def make_problem(
     return Problem(data, module, loss_name, partition(data.y_train, agents, partition_scheme, seed))
 
 
-def initial_parameters(problem: Problem, agent_ids: np.ndarray, *, init: str, seed: int, dtype: torch.dtype) -> torch.Tensor:
+def initial_parameters(
+    problem: Problem, agent_ids: np.ndarray, *, init: str, seed: int, dtype: torch.dtype
+) -> torch.Tensor:
     """Rows of the hosted agents: ``same`` (one draw from ``seed``) or ``independent`` (seeded by (seed, agent id))."""
     layout = ParamLayout.of(problem.module)
     if init == "same":
@@ -97,16 +101,24 @@ def make_objective(
     fn, curvature = LOSSES[problem.loss]
     if batch_size < 0:
         raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 = each agent's whole shard)")
-    return LocalObjective(problem.module, fn, shards, batch_size=batch_size, seed=seed, curvature=curvature)
+    return LocalObjective(
+        problem.module, fn, shards, batch_size=batch_size, seed=seed, curvature=curvature
+    )
 
 
-def local_shards(problem: Problem, agent_ids: np.ndarray, *, dtype: torch.dtype, device: str | torch.device) -> Shards:
+def local_shards(
+    problem: Problem, agent_ids: np.ndarray, *, dtype: torch.dtype, device: str | torch.device
+) -> Shards:
     """Padded shards of the hosted agents."""
     return make_shards(problem.data, problem.parts, agent_ids, dtype=dtype, device=device)
 
 
-def test_tensors(problem: Problem, *, dtype: torch.dtype, device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def test_tensors(
+    problem: Problem, *, dtype: torch.dtype, device: str | torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The held-out set as tensors."""
     d = problem.data
     y = torch.as_tensor(d.y_test, device=device)
-    return torch.as_tensor(d.X_test, dtype=dtype, device=device), (y if d.task == "classification" else y.to(dtype))
+    return torch.as_tensor(d.X_test, dtype=dtype, device=device), (
+        y if d.task == "classification" else y.to(dtype)
+    )

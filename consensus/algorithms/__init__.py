@@ -26,7 +26,8 @@ from .push_sum import PushSum
 
 #: Algorithm name -> class.
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (NEXT, DGD, DSGD, GradientTracking, EXTRA, NIDS, PushSum, LocalSGD, Centralized)
+    cls.name: cls
+    for cls in (NEXT, DGD, DSGD, GradientTracking, EXTRA, NIDS, PushSum, LocalSGD, Centralized)
 }
 
 
@@ -38,7 +39,9 @@ def make(name: str, **options: Any) -> Algorithm:
     known = {f.name for f in fields(cls)}
     bad = sorted(set(options) - known)
     if bad:
-        raise ConfigError(f"{name}: unknown option {bad[0]!r}; accepted: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{name}: unknown option {bad[0]!r}; accepted: {', '.join(sorted(known))}"
+        )
     alg = cls(**options)
     alg.validate()
     return alg

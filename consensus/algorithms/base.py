@@ -56,7 +56,9 @@ class Algorithm(ABC):
         return {}
 
     @abstractmethod
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         """One round: new parameters and state."""
 
     def step_size(self, state: State, t: int) -> float:
@@ -67,7 +69,9 @@ class Algorithm(ABC):
         """Raise a :class:`ConfigError` for out-of-range hyperparameters."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in {"lr", "tau", "alpha0"} and not (isinstance(value, (int, float)) and value > 0):
+            if f.name in {"lr", "tau", "alpha0"} and not (
+                isinstance(value, (int, float)) and value > 0
+            ):
                 raise ConfigError(f"{self.name}: {f.name}={value!r} must be a positive number")
             if f.name == "momentum" and not 0 <= value < 1:
                 raise ConfigError(f"{self.name}: momentum={value} must be in [0, 1)")

@@ -26,7 +26,9 @@ class Centralized(Algorithm):
     def init(self, X: torch.Tensor) -> State:
         return {"m": torch.zeros_like(X)}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         m = self.momentum * state["m"] + G + ctx.reg.smooth_grad(X)
         (X_avg,) = ctx.global_mean(X - self.lr * m)
         return ctx.reg.prox_l1(X_avg, self.lr), {"m": m}

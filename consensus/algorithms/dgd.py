@@ -21,6 +21,8 @@ class DGD(Algorithm):
     requires = ("doubly_stochastic",)
     lr: float = 0.1
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
         return prox_step(ctx, WX - self.lr * (G + ctx.reg.smooth_grad(X)), self.lr), state

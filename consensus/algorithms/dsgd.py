@@ -26,7 +26,9 @@ class DSGD(Algorithm):
     def init(self, X: torch.Tensor) -> State:
         return {"m": torch.zeros_like(X)}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         g = G + ctx.reg.smooth_grad(X)
         m = self.momentum * state["m"] + g
         d = g + self.momentum * m if self.nesterov else m

@@ -27,7 +27,9 @@ class EXTRA(Algorithm):
     def init(self, X: torch.Tensor) -> State:
         return {"U": torch.zeros_like(X)}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
         g = G + ctx.reg.smooth_grad(X)
         X_new = prox_step(ctx, WX - self.lr * g - state["U"], self.lr)

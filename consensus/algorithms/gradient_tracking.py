@@ -28,7 +28,9 @@ class GradientTracking(Algorithm):
         zero = torch.zeros_like(X)
         return {"WY": zero, "G_prev": zero.clone()}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         g = G + ctx.reg.smooth_grad(X)
         Y = state["WY"] + g - state["G_prev"]  # Y_0 = G_0
         X_new, WY = ctx.mix(prox_step(ctx, X - self.lr * Y, self.lr), Y)

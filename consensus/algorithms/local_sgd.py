@@ -32,7 +32,9 @@ class LocalSGD(Algorithm):
     def init(self, X: torch.Tensor) -> State:
         return {"m": torch.zeros_like(X)}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         m = self.momentum * state["m"] + G + ctx.reg.smooth_grad(X)
         X_new = prox_step(ctx, X - self.lr * m, self.lr)
         if (ctx.t + 1) % self.every == 0:

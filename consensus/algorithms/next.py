@@ -39,7 +39,9 @@ class NEXT(Algorithm):
     def validate(self) -> None:
         super().validate()
         if self.surrogate not in SURROGATES:
-            raise ConfigError(f"next: unknown surrogate {self.surrogate!r}; use one of {', '.join(SURROGATES)}")
+            raise ConfigError(
+                f"next: unknown surrogate {self.surrogate!r}; use one of {', '.join(SURROGATES)}"
+            )
         if not 0 < self.alpha0 <= 1:
             raise ConfigError(f"next: alpha0={self.alpha0} must be in (0, 1]")
         if self.eps < 0 or (self.eps > 0 and self.eps >= 1 / self.alpha0):
@@ -47,9 +49,15 @@ class NEXT(Algorithm):
 
     def init(self, X: torch.Tensor) -> State:
         zero = torch.zeros_like(X)
-        return {"WY": zero, "G_prev": zero.clone(), "alpha": torch.tensor(self.alpha0, dtype=X.dtype)}
+        return {
+            "WY": zero,
+            "G_prev": zero.clone(),
+            "alpha": torch.tensor(self.alpha0, dtype=X.dtype),
+        }
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         Y = state["WY"] + G - state["G_prev"]  # dynamic consensus; Y_0 = G_0
         X_tilde = SURROGATES[self.surrogate](self, X, Y, G, ctx)
         alpha = state["alpha"]

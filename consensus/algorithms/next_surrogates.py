@@ -18,7 +18,9 @@ from .base import Context
 Solver = Callable[[Any, torch.Tensor, torch.Tensor, torch.Tensor, Context], torch.Tensor]
 
 
-def linearized(alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context) -> torch.Tensor:
+def linearized(
+    alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context
+) -> torch.Tensor:
     """Full linearization + proximal term: ``X~ = prox_{r/tau}(X - Y / tau)`` (closed form).
 
     r = 0: ``X - Y/tau``; l2: ``(tau X - Y) / (tau + lam)``; l1: soft threshold at ``lam/tau``.
@@ -50,7 +52,11 @@ def _solve_partial(
         return M
 
     w = batch.w.unsqueeze(-1)
-    u = restrict(torch.randn(X.shape, generator=torch.Generator().manual_seed(ctx.t), dtype=X.dtype).to(X.device))
+    u = restrict(
+        torch.randn(X.shape, generator=torch.Generator().manual_seed(ctx.t), dtype=X.dtype).to(
+            X.device
+        )
+    )
     lam = torch.zeros(X.shape[0], 1, dtype=X.dtype, device=X.device)
     for _ in range(alg.power_iterations):
         u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-30)
@@ -75,12 +81,16 @@ def _solve_partial(
     return V
 
 
-def partial(alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context) -> torch.Tensor:
+def partial(
+    alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context
+) -> torch.Tensor:
     """Partial linearization: keep the convex loss, linearize the network output (a jvp), solve inexactly."""
     return X + _solve_partial(alg, X, Y, G, ctx, None)
 
 
-def block_partial(alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context) -> torch.Tensor:
+def block_partial(
+    alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context
+) -> torch.Tensor:
     """Partial linearization per block (layer), other blocks frozen; blocks solved concurrently.
 
     The surrogate is block-separable, so each layer's subproblem is independent:

@@ -25,7 +25,9 @@ class NIDS(Algorithm):
     def init(self, X: torch.Tensor) -> State:
         return {"P_prev": X.clone()}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         P = X - self.lr * (G + ctx.reg.smooth_grad(X))
         Phi = P + X - state["P_prev"]
         (WPhi,) = ctx.mix(Phi)

@@ -30,7 +30,9 @@ class PushSum(Algorithm):
         zero = torch.zeros_like(X)
         return {"U": X.clone(), "v": torch.ones_like(X[:, :1]), "PY": zero, "G_prev": zero.clone()}
 
-    def update(self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context) -> tuple[torch.Tensor, State]:
+    def update(
+        self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
+    ) -> tuple[torch.Tensor, State]:
         g = G + ctx.reg.smooth_grad(X)
         if not self.tracking:
             U, v = ctx.mix(state["U"] - self.lr * g, state["v"])

@@ -51,10 +51,14 @@ def _standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, n
 def _split(X: np.ndarray, y: np.ndarray, classify: bool, seed: int, test_fraction: float = 0.25):  # type: ignore[no-untyped-def]
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=y if classify else None)
+    return train_test_split(
+        X, y, test_size=test_fraction, random_state=seed, stratify=y if classify else None
+    )
 
 
-def _from_sklearn(name: str, loader: Callable[..., object], task: str, seed: int, image_shape=None) -> Dataset:  # type: ignore[no-untyped-def]
+def _from_sklearn(
+    name: str, loader: Callable[..., object], task: str, seed: int, image_shape=None
+) -> Dataset:  # type: ignore[no-untyped-def]
     bunch = loader()
     X = np.asarray(bunch.data, dtype=np.float64)  # type: ignore[attr-defined]
     y = np.asarray(bunch.target)  # type: ignore[attr-defined]
@@ -71,11 +75,15 @@ def _from_sklearn(name: str, loader: Callable[..., object], task: str, seed: int
     return Dataset(name, X_tr, y_tr, X_te, y_te, task, classes, image_shape)
 
 
-def _sk(loader_name: str, task: str, image_shape: tuple[int, ...] | None = None) -> Callable[[int], Dataset]:
+def _sk(
+    loader_name: str, task: str, image_shape: tuple[int, ...] | None = None
+) -> Callable[[int], Dataset]:
     def load(seed: int) -> Dataset:
         import sklearn.datasets as skd
 
-        return _from_sklearn(loader_name, getattr(skd, f"load_{loader_name}"), task, seed, image_shape)
+        return _from_sklearn(
+            loader_name, getattr(skd, f"load_{loader_name}"), task, seed, image_shape
+        )
 
     return load
 
@@ -102,14 +110,20 @@ def load_npz(path: str | Path, seed: int = 0, task: str | None = None) -> Datase
     try:
         archive = np.load(p, allow_pickle=False)
     except Exception as err:
-        raise ConfigError(f"cannot read {p} as .npz ({type(err).__name__}); save it with numpy.savez") from None
+        raise ConfigError(
+            f"cannot read {p} as .npz ({type(err).__name__}); save it with numpy.savez"
+        ) from None
     missing = [k for k in ("X", "y") if k not in archive.files]
     if missing:
-        raise ConfigError(f"{p} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'none'}); save X and y")
+        raise ConfigError(
+            f"{p} has no array {missing[0]!r} (it has {', '.join(archive.files) or 'none'}); save X and y"
+        )
     X = np.asarray(archive["X"], dtype=np.float64)
     y = np.asarray(archive["y"])
     if X.ndim < 2 or len(X) != len(y):
-        raise ConfigError(f"{p}: X must be (samples, features) with as many rows as y; got X {X.shape}, y {y.shape}")
+        raise ConfigError(
+            f"{p}: X must be (samples, features) with as many rows as y; got X {X.shape}, y {y.shape}"
+        )
     image_shape = tuple(X.shape[1:]) if X.ndim > 2 else None
     X = X.reshape(len(X), -1)
     kind = task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")
@@ -142,5 +156,7 @@ def load_dataset(name_or_path: str, seed: int = 0) -> Dataset:
     if name_or_path.endswith(".npz"):
         return load_npz(name_or_path, seed)
     if name_or_path not in DATASETS:
-        raise ConfigError(f"unknown dataset {name_or_path!r}; known: {', '.join(DATASETS)}, or a path to a .npz file")
+        raise ConfigError(
+            f"unknown dataset {name_or_path!r}; known: {', '.join(DATASETS)}, or a path to a .npz file"
+        )
     return DATASETS[name_or_path](seed)

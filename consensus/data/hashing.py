@@ -31,7 +31,9 @@ def hash_ints(*keys: np.ndarray | int) -> np.ndarray:
     return h
 
 
-def uniform_indices(seed: int, agents: np.ndarray, t: int, count: int, sizes: np.ndarray) -> np.ndarray:
+def uniform_indices(
+    seed: int, agents: np.ndarray, t: int, count: int, sizes: np.ndarray
+) -> np.ndarray:
     """``(len(agents), count)`` indices, row i uniform in ``[0, sizes[i])``, with replacement.
 
     Examples

@@ -37,7 +37,11 @@ def dirichlet(y: np.ndarray, n: int, seed: int, alpha: float = 0.5) -> list[np.n
     if alpha <= 0:
         raise ConfigError(f"dirichlet alpha={alpha} must be positive; e.g. dirichlet:0.5")
     gen = _rng(seed)
-    labels = y if np.issubdtype(y.dtype, np.integer) else np.digitize(y, np.quantile(y, [0.2, 0.4, 0.6, 0.8]))
+    labels = (
+        y
+        if np.issubdtype(y.dtype, np.integer)
+        else np.digitize(y, np.quantile(y, [0.2, 0.4, 0.6, 0.8]))
+    )
     parts: list[list[int]] = [[] for _ in range(n)]
     for c in np.unique(labels):
         idx = gen.permutation(np.flatnonzero(labels == c))
@@ -70,9 +74,13 @@ def partition(y: np.ndarray, n: int, scheme: str = "iid", seed: int = 0) -> list
     """
     name, _, arg = scheme.partition(":")
     if name not in PARTITIONS:
-        raise ConfigError(f"unknown partition {scheme!r}; use iid, label, label:K or dirichlet:ALPHA")
+        raise ConfigError(
+            f"unknown partition {scheme!r}; use iid, label, label:K or dirichlet:ALPHA"
+        )
     if n > len(y):
-        raise ConfigError(f"{n} agents but only {len(y)} training samples; use at most {len(y)} agents")
+        raise ConfigError(
+            f"{n} agents but only {len(y)} training samples; use at most {len(y)} agents"
+        )
     fn = PARTITIONS[name]
     if not arg:
         parts = fn(y, n, seed)
@@ -80,8 +88,12 @@ def partition(y: np.ndarray, n: int, scheme: str = "iid", seed: int = 0) -> list
         try:
             value = float(arg.split("=")[-1])
         except ValueError:
-            raise ConfigError(f"partition {scheme!r}: {arg!r} is not a number; e.g. dirichlet:0.5 or label:2") from None
+            raise ConfigError(
+                f"partition {scheme!r}: {arg!r} is not a number; e.g. dirichlet:0.5 or label:2"
+            ) from None
         parts = fn(y, n, seed, int(value)) if name == "label" else fn(y, n, seed, value)
     if any(len(p) == 0 for p in parts):
-        raise ConfigError(f"partition {scheme!r} left an agent without data; use fewer agents or more shards")
+        raise ConfigError(
+            f"partition {scheme!r} left an agent without data; use fewer agents or more shards"
+        )
     return parts

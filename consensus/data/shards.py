@@ -42,16 +42,22 @@ class Shards:
         w = self.mask.to(self.X.dtype) * (self.n_total / self.total)
         return self.X, self.y, w
 
-    def batch(self, seed: int, t: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(
+        self, seed: int, t: int, size: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A minibatch of ``size`` samples per agent for round ``t``, drawn with replacement.
 
         The draw depends only on ``(seed, agent id, t)``. Weights
         ``n * N_i / (N * size)`` make ``sum_b w * loss`` unbiased for ``n * f_i``.
         """
         counts = self.counts.cpu().numpy()
-        idx = torch.from_numpy(uniform_indices(seed, self.agent_ids, t, size, counts)).to(self.X.device)
+        idx = torch.from_numpy(uniform_indices(seed, self.agent_ids, t, size, counts)).to(
+            self.X.device
+        )
         rows = torch.arange(self.n_local, device=self.X.device)[:, None]
-        w = (self.counts.to(self.X.dtype) * (self.n_total / (self.total * size)))[:, None].expand(-1, size)
+        w = (self.counts.to(self.X.dtype) * (self.n_total / (self.total * size)))[:, None].expand(
+            -1, size
+        )
         return self.X[rows, idx], self.y[rows, idx], w
 
 

@@ -2,5 +2,6 @@
 
 from .base import Mixer
 from .inprocess import InProcessMixer
+from .threads import SharedBoard, ThreadBlockMixer
 
-__all__ = ["InProcessMixer", "Mixer"]
+__all__ = ["InProcessMixer", "Mixer", "SharedBoard", "ThreadBlockMixer"]

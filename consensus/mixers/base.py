@@ -5,7 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+
+
+def mean_fanout(W: sp.sparray) -> float:
+    """Average number of peers an agent sends to under ``W`` (off-diagonal nonzeros / n)."""
+    W = sp.csr_array(W)
+    return float(W.nnz - np.count_nonzero(W.diagonal())) / W.shape[0]
 
 
 class Mixer(ABC):

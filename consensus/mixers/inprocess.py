@@ -8,7 +8,7 @@ import torch
 
 from topologies import Schedule
 
-from .base import Mixer
+from .base import Mixer, mean_fanout
 
 _DENSE_MAX_N = 128
 
@@ -31,7 +31,13 @@ class InProcessMixer(Mixer):
     [1.5, 1.5, 1.5, 1.5]
     """
 
-    def __init__(self, schedule: Schedule, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        schedule: Schedule,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__()
         self.schedule = schedule
         self.n_total = schedule.n
@@ -45,8 +51,7 @@ class InProcessMixer(Mixer):
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1], self._cached[2]
         W = sp.csr_array(self.schedule.weights(t))
-        off = W.nnz - int(np.count_nonzero(W.diagonal()))
-        fanout = off / self.n_total
+        fanout = mean_fanout(W)
         if self.n_total <= _DENSE_MAX_N:
             M = torch.as_tensor(W.toarray(), dtype=self.dtype, device=self.device)
         else:

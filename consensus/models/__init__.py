@@ -18,7 +18,9 @@ from .stacked import StackedForward, check_stackable, stacked_forward
 
 def _needs_images(name: str, data: Dataset) -> tuple[int, ...]:
     if data.image_shape is None:
-        raise ConfigError(f"model {name!r} needs image data (e.g. --dataset digits); {data.name} has flat features")
+        raise ConfigError(
+            f"model {name!r} needs image data (e.g. --dataset digits); {data.name} has flat features"
+        )
     return data.image_shape
 
 
@@ -36,7 +38,9 @@ MODELS: dict[str, Callable[[Dataset], nn.Module]] = {
 def build_model(name: str, data: Dataset) -> nn.Module:
     """A built-in model sized for ``data``."""
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}, or pass an nn.Module")
+        raise ConfigError(
+            f"unknown model {name!r}; known: {', '.join(MODELS)}, or pass an nn.Module"
+        )
     return MODELS[name](data)
 
 

@@ -38,5 +38,7 @@ class SmallCNN(nn.Module):
         n, B = x.shape[:2]
         h = x.reshape(n, B, *self.image_shape)
         h = F.relu(layers.conv2d(h, params["conv1.weight"], params["conv1.bias"], padding=1))
-        h = F.relu(layers.conv2d(h, params["conv2.weight"], params["conv2.bias"], stride=2, padding=1))
+        h = F.relu(
+            layers.conv2d(h, params["conv2.weight"], params["conv2.bias"], stride=2, padding=1)
+        )
         return layers.linear(h.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])

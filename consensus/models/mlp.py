@@ -21,10 +21,18 @@ class MLP(nn.Module):
     torch.Size([5, 10])
     """
 
-    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (64,), activation: str = "relu"):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: Sequence[int] = (64,),
+        activation: str = "relu",
+    ):
         super().__init__()
         sizes = [in_features, *hidden, out_features]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.act = _ACTIVATIONS[activation]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

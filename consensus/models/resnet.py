@@ -22,13 +22,20 @@ class SmallResNet(nn.Module):
     torch.Size([3, 10])
     """
 
-    def __init__(self, image_shape: tuple[int, ...], out_features: int, channels: int = 8, depth: int = 3):
+    def __init__(
+        self, image_shape: tuple[int, ...], out_features: int, channels: int = 8, depth: int = 3
+    ):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.h = 1.0 / depth
         self.stem = nn.Conv2d(self.image_shape[0], channels, 3, padding=1)
         self.blocks = nn.ModuleList(
-            nn.ModuleDict({"a": nn.Conv2d(channels, channels, 3, padding=1), "b": nn.Conv2d(channels, channels, 3, padding=1)})
+            nn.ModuleDict(
+                {
+                    "a": nn.Conv2d(channels, channels, 3, padding=1),
+                    "b": nn.Conv2d(channels, channels, 3, padding=1),
+                }
+            )
             for _ in range(depth)
         )
         self.head = nn.Linear(channels, out_features)
@@ -48,5 +55,7 @@ class SmallResNet(nn.Module):
         for k in range(len(self.blocks)):
             p = f"blocks.{k}."
             a = F.relu(layers.conv2d(u, params[p + "a.weight"], params[p + "a.bias"], padding=1))
-            u = u + self.h * layers.conv2d(a, params[p + "b.weight"], params[p + "b.bias"], padding=1)
+            u = u + self.h * layers.conv2d(
+                a, params[p + "b.weight"], params[p + "b.bias"], padding=1
+            )
         return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])
