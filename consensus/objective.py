@@ -87,11 +87,22 @@ class LocalObjective:
         return (self.loss(self.forward(X, batch.x), batch.y) * batch.w).sum(-1)
 
     def gradient(self, X: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradients of ``n * f_i`` at every row of ``X`` (one backward), and the losses."""
+        """Gradients of ``n * f_i`` at every row of ``X`` (one backward), and the losses.
+
+        The per-parameter views are the leaves, and their gradients are written
+        once into ``G``: differentiating through the views of ``X`` would build a
+        zero-filled ``(n, d)`` tensor per parameter and add them all up.
+        """
+        views = {
+            k: v.detach().requires_grad_(True) for k, v in self.layout.views(X.detach()).items()
+        }
+        leaves = list(views.values())
         with torch.enable_grad():
-            Xg = X.detach().requires_grad_(True)
-            losses = self.weighted_losses(Xg, batch)
-            (G,) = torch.autograd.grad(losses.sum(), Xg)
+            losses = (self.loss(self.forward_fn(views, batch.x), batch.y) * batch.w).sum(-1)
+            grads = torch.autograd.grad(
+                losses.sum(), leaves, allow_unused=True, materialize_grads=True
+            )
+        G = torch.cat([g.reshape(X.shape[0], -1) for g in grads], dim=1)
         return G, losses.detach()
 
     def linearization(self, X: torch.Tensor, batch: Batch):  # type: ignore[no-untyped-def]

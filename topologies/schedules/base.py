@@ -4,17 +4,45 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ..checks import check_connected, check_weights, weight_properties
+from ..checks import TOL, check_connected, check_weights, weight_properties
 from ..errors import TopologyError
 from ..labels import normalize_labels
 from ..weights import WEIGHT_RULES, WeightRule
 
-_CACHE_SIZE = 16
+_GRAPH_CACHE_SIZE = 32
+_WEIGHTS_CACHE_SIZE = 32
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _LRU(Generic[_K, _V]):
+    """A small least-recently-used cache."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+
+    def get(self, key: _K) -> _V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: _K, value: _V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def resolve_rule(rule: str | WeightRule | None, directed: bool) -> tuple[str, WeightRule]:
@@ -28,12 +56,18 @@ def resolve_rule(rule: str | WeightRule | None, directed: bool) -> tuple[str, We
     return rule, WEIGHT_RULES[rule]
 
 
+def _sums_to_one(sums: np.ndarray) -> bool:
+    return bool(np.all(np.abs(sums - 1.0) <= TOL))
+
+
 class Schedule(ABC):
     """A topology over rounds: ``graph(t)`` and ``weights(t)`` for ``t = 0, 1, ...``.
 
     Subclasses implement :meth:`_graph`; everything else (label checks, weights,
-    caching, validation) is shared. The same ``(spec, n, seed, t)`` always gives
-    the same graph, in any process.
+    caching, validation) is shared. ``graph(t)`` only builds the graph (so
+    connectivity checks never compute weights); ``weights(t)`` builds the mixing
+    matrix from it. Each keeps a small cache of recent rounds. The same
+    ``(spec, n, seed, t)`` always gives the same graph, in any process.
 
     Parameters
     ----------
@@ -50,13 +84,18 @@ class Schedule(ABC):
     #: Rounds after which the graph sequence repeats (1 for static), or None.
     period: int | None = None
 
+    #: True when :meth:`_graph` already returns graphs with nodes ``0..n-1`` (the
+    #: built-in schedules), so their labels need no normalizing.
+    _labels_ready: bool = False
+
     def __init__(self, n: int, *, weights: str | WeightRule | None = None, name: str = "schedule"):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise TopologyError(f"the number of agents must be a positive integer, got {n!r}")
         self.n = int(n)
         self.name = name
         self._rule_arg = weights
-        self._cache: OrderedDict[int, tuple[nx.Graph, sp.csr_array]] = OrderedDict()
+        self._graphs: _LRU[int, nx.Graph] = _LRU(_GRAPH_CACHE_SIZE)
+        self._weights: _LRU[int, sp.csr_array] = _LRU(_WEIGHTS_CACHE_SIZE)
 
     @property
     def is_static(self) -> bool:
@@ -77,43 +116,62 @@ class Schedule(ABC):
     def _graph(self, t: int) -> nx.Graph:
         """The graph of round ``t`` (labels may still need normalizing)."""
 
-    def _entry(self, t: int) -> tuple[nx.Graph, sp.csr_array]:
+    def _round(self, t: int) -> int:
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
             raise TopologyError(f"round must be a non-negative integer, got {t!r}")
-        t = int(t) % self.period if self.period else int(t)
-        if t in self._cache:
-            self._cache.move_to_end(t)
-            return self._cache[t]
-        graph = normalize_labels(self._graph(t), self.n, f"round {t} of {self.name}")
-        _, rule = resolve_rule(self._rule_arg, graph.is_directed())
-        W = sp.csr_array(rule(graph), dtype=np.float64)
-        self._validate(W, t)
-        self._cache[t] = (graph, W)
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return graph, W
+        return int(t) % self.period if self.period else int(t)
 
     def _validate(self, W: sp.csr_array, t: int) -> None:
+        """Nonnegative and row- or column-stochastic, checked on the stored entries."""
         what = f"mixing matrix of round {t} of {self.name}"
-        check_weights(W, ["nonnegative"], what=what)
-        props = weight_properties(W)
-        if "row_stochastic" not in props and "column_stochastic" not in props:
-            check_weights(W, ["row_stochastic"], what=what)
+        if W.shape != (self.n, self.n):
+            raise TopologyError(
+                f"{what} has shape {W.shape}, not ({self.n}, {self.n}); "
+                "the weight rule must return an n x n matrix"
+            )
+        data = W.data
+        if data.size and not data.min() >= -TOL:
+            check_weights(W, ["nonnegative"], what=what)
+        rows = np.repeat(np.arange(self.n), np.diff(W.indptr))
+        if _sums_to_one(np.bincount(rows, weights=data, minlength=self.n)):
+            return
+        if _sums_to_one(np.bincount(W.indices, weights=data, minlength=self.n)):
+            return
+        check_weights(W, ["row_stochastic"], what=what)
 
     def graph(self, t: int = 0) -> nx.Graph:
         """The communication graph of round ``t`` (edge ``j -> i``: i receives from j)."""
-        return self._entry(t)[0]
+        key = self._round(t)
+        graph = self._graphs.get(key)
+        if graph is None:
+            graph = self._graph(key)
+            if not self._labels_ready:
+                graph = normalize_labels(graph, self.n, f"round {key} of {self.name}")
+            self._graphs.put(key, graph)
+        return graph
 
     def weights(self, t: int = 0) -> sp.csr_array:
         """The sparse n x n mixing matrix of round ``t``: one gossip round is ``x <- W x``."""
-        return self._entry(t)[1]
+        key = self._round(t)
+        W = self._weights.get(key)
+        if W is None:
+            graph = self.graph(key)
+            _, rule = resolve_rule(self._rule_arg, graph.is_directed())
+            raw = rule(graph)
+            if isinstance(raw, sp.csr_array) and raw.dtype == np.float64:
+                W = raw
+            else:
+                W = sp.csr_array(raw, dtype=np.float64)
+            self._validate(W, key)
+            self._weights.put(key, W)
+        return W
 
     def dense(self, t: int = 0) -> np.ndarray:
         """``weights(t)`` as a dense NumPy array (for small n)."""
         return self.weights(t).toarray()
 
     def properties(self, rounds: int | None = None) -> frozenset[str]:
-        """Weight properties (see :data:`topologies.checks.PROPERTIES`) that hold in every checked round.
+        """Weight properties (see :data:`topologies.PROPERTIES`) that hold in every checked round.
 
         Checks one period, or ``rounds`` rounds (default 32) of an aperiodic schedule.
         """
@@ -139,8 +197,8 @@ class Schedule(ABC):
     def with_weights(self, weights: str | WeightRule) -> Schedule:
         """Use another weight rule from now on (returns ``self``), re-checking round 0."""
         self._rule_arg = weights
-        self._cache.clear()
-        self._entry(0)
+        self._weights.clear()
+        self.weights(0)
         return self
 
     def __repr__(self) -> str:
@@ -160,6 +218,7 @@ class StaticSchedule(Schedule):
     """
 
     period = 1
+    _labels_ready = True
 
     def __init__(
         self,
@@ -172,7 +231,7 @@ class StaticSchedule(Schedule):
         super().__init__(graph.number_of_nodes() if n is None else n, weights=weights, name=name)
         self._fixed = normalize_labels(graph, self.n, name)
         check_connected(self._fixed, what=name)
-        self._entry(0)
+        self.weights(0)
 
     def _graph(self, t: int) -> nx.Graph:
         return self._fixed

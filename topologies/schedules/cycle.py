@@ -22,6 +22,8 @@ class Cycle(Schedule):
     (2, 3)
     """
 
+    _labels_ready = True
+
     def __init__(
         self, graphs: Sequence[nx.Graph], *, n: int | None = None, weights: str | None = None
     ):

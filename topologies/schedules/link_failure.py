@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 
 from .._random import rng
 from ..graphs._checks import probability
+from ..labels import normalize_labels
 from .base import Schedule
 
 
@@ -23,15 +25,18 @@ class LinkFailure(Schedule):
     True
     """
 
+    _labels_ready = True
+
     def __init__(self, base: nx.Graph, *, q: float, seed: int = 0, weights: str | None = None):
         super().__init__(base.number_of_nodes(), weights=weights, name=f"link_failure(q={q})")
         probability(q, "link_failure", "q")
+        base = normalize_labels(base, self.n, "the base graph of link_failure")
         self.base, self.q, self.seed = base, q, seed
-        self._edges = list(base.edges())
+        self._edges = np.array(list(base.edges()), dtype=np.int64).reshape(-1, 2)
 
     def _graph(self, t: int) -> nx.Graph:
         alive = rng(self.seed, 11, t).random(len(self._edges)) >= self.q
         graph = self.base.__class__()
         graph.add_nodes_from(range(self.n))
-        graph.add_edges_from(e for e, keep in zip(self._edges, alive.tolist(), strict=True) if keep)
+        graph.add_edges_from(self._edges[alive].tolist())
         return graph

@@ -21,6 +21,8 @@ class OnePeerExponential(Schedule):
     (3, [0, 2])
     """
 
+    _labels_ready = True
+
     def __init__(self, n: int):
         super().__init__(n, weights="attribute", name="one_peer_exponential")
         self.period = max(1, (self.n - 1).bit_length())

@@ -6,6 +6,7 @@ import networkx as nx
 import numpy as np
 
 from .._random import rng
+from ..labels import normalize_labels
 from .base import Schedule
 
 
@@ -24,14 +25,17 @@ class RandomMatching(Schedule):
     True
     """
 
+    _labels_ready = True
+
     def __init__(
         self, n: int, *, base: nx.Graph | None = None, seed: int = 0, weights: str | None = None
     ):
         super().__init__(n, weights=weights, name="random_matching")
         self.seed = seed
-        self._base_edges = (
-            None if base is None else np.array(list(base.edges()), dtype=np.int64).reshape(-1, 2)
-        )
+        self._base_edges: np.ndarray | None = None
+        if base is not None:
+            base = normalize_labels(base, self.n, "the base graph of random_matching")
+            self._base_edges = np.array(list(base.edges()), dtype=np.int64).reshape(-1, 2)
 
     def _graph(self, t: int) -> nx.Graph:
         gen = rng(self.seed, 10, t)
@@ -41,9 +45,11 @@ class RandomMatching(Schedule):
             perm = gen.permutation(self.n)
             graph.add_edges_from(zip(perm[0:-1:2].tolist(), perm[1::2].tolist(), strict=True))
             return graph
-        used = np.zeros(self.n, dtype=bool)
+        used = [False] * self.n
+        pairs = []
         for u, v in self._base_edges[gen.permutation(len(self._base_edges))].tolist():
             if u != v and not used[u] and not used[v]:
                 used[u] = used[v] = True
-                graph.add_edge(u, v)
+                pairs.append((u, v))
+        graph.add_edges_from(pairs)
         return graph

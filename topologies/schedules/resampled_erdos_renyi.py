@@ -21,13 +21,20 @@ class ResampledErdosRenyi(Schedule):
     True
     """
 
+    _labels_ready = True
+
     def __init__(self, n: int, *, p: float, every: int = 1, seed: int = 0, connected: bool = False):
         super().__init__(n, name=f"resampled_erdos_renyi(p={p}, every={every})")
         probability(p, "resampled_erdos_renyi")
         if every < 1:
             raise TopologyError(f"resampled_erdos_renyi: every={every} must be >= 1")
         self.p, self.every, self.seed, self.connected = p, every, seed, connected
+        self._last: tuple[int, nx.Graph] | None = None  # the latest draw, reused for its block
 
     def _graph(self, t: int) -> nx.Graph:
-        draw_seed = int_seed(self.seed, 12, t // self.every)
-        return erdos_renyi(self.n, self.p, seed=draw_seed, connected=self.connected)
+        block = t // self.every
+        if self._last is None or self._last[0] != block:
+            draw_seed = int_seed(self.seed, 12, block)
+            graph = erdos_renyi(self.n, self.p, seed=draw_seed, connected=self.connected)
+            self._last = (block, graph)
+        return self._last[1]
