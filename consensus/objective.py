@@ -102,7 +102,9 @@ class LocalObjective:
             grads = torch.autograd.grad(
                 losses.sum(), leaves, allow_unused=True, materialize_grads=True
             )
-        G = torch.cat([g.reshape(X.shape[0], -1) for g in grads], dim=1)
+        G = torch.empty_like(X)
+        for view, g in zip(self.layout.views(G).values(), grads, strict=True):
+            view.copy_(g)
         return G, losses.detach()
 
     def linearization(self, X: torch.Tensor, batch: Batch):  # type: ignore[no-untyped-def]

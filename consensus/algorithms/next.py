@@ -28,8 +28,8 @@ class NEXT(Algorithm):
     name = "next"
     requires = ("doubly_stochastic",)
     state_vectors = 2
-    tau: float = 1.0
-    alpha0: float = 0.5
+    tau: float = 3.0
+    alpha0: float = 1.0
     eps: float = 0.0
     surrogate: str = "linear"
     inner_steps: int = 10

@@ -1,4 +1,7 @@
-"""Mixers: how agents communicate (``mix`` = gossip, ``global_mean`` = exact average)."""
+"""Mixers: how agents communicate (``mix`` = gossip, ``global_mean`` = exact average).
+
+``DistributedMixer`` lives in :mod:`consensus.mixers.distributed` (it imports torch.distributed).
+"""
 
 from .base import Mixer
 from .inprocess import InProcessMixer

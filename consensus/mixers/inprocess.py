@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -55,11 +57,13 @@ class InProcessMixer(Mixer):
         if self.n_total <= _DENSE_MAX_N:
             M = torch.as_tensor(W.toarray(), dtype=self.dtype, device=self.device)
         else:
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             M = torch.sparse_csr_tensor(
                 torch.as_tensor(W.indptr, dtype=torch.int64),
                 torch.as_tensor(W.indices, dtype=torch.int64),
                 torch.as_tensor(W.data, dtype=self.dtype),
                 size=W.shape,
+                check_invariants=False,
             ).to(self.device)
         self._cached = (key, M, fanout)
         return M, fanout

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._sparse import degrees, edge_arrays
+from ._sparse import edge_arrays
 
 
 def column_stochastic_weights(graph: nx.Graph) -> sp.csr_array:
@@ -23,8 +23,8 @@ def column_stochastic_weights(graph: nx.Graph) -> sp.csr_array:
     [0.333, 0.333, 0.333]
     """
     n = graph.number_of_nodes()
-    share = 1.0 / (degrees(graph) + 1.0)
     src, dst = edge_arrays(graph)
+    share = 1.0 / (np.bincount(src, minlength=n) + 1.0)
     rows = np.concatenate([dst, np.arange(n)])
     cols = np.concatenate([src, np.arange(n)])
     vals = np.concatenate([share[src], share])

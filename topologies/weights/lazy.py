@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import scipy.sparse as sp
 
+from ._sparse import require_undirected
 from .metropolis import metropolis_weights
 
 
@@ -23,4 +24,5 @@ def lazy(W: sp.sparray) -> sp.csr_array:
 
 def lazy_metropolis_weights(graph: nx.Graph) -> sp.csr_array:
     """Lazy Metropolis weights ``(I + W_metropolis) / 2`` (EXTRA's and NIDS's ``W~``)."""
+    require_undirected(graph, "lazy")
     return lazy(metropolis_weights(graph))

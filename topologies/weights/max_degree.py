@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._sparse import degrees, edge_arrays, require_undirected, with_remainder_diagonal
+from ._sparse import edge_arrays, require_undirected, with_remainder_diagonal
 
 
 def max_degree_weights(graph: nx.Graph) -> sp.csr_array:
@@ -19,7 +19,8 @@ def max_degree_weights(graph: nx.Graph) -> sp.csr_array:
     [0.25, 0.75, 0.0, 0.0]
     """
     require_undirected(graph, "max_degree")
-    d_max = degrees(graph).max(initial=0.0)
+    n = graph.number_of_nodes()
     src, dst = edge_arrays(graph)
+    d_max = float(np.bincount(src, minlength=n).max(initial=0))
     vals = np.full(src.shape, 1.0 / (d_max + 1.0))
-    return with_remainder_diagonal(graph.number_of_nodes(), dst, src, vals)
+    return with_remainder_diagonal(n, dst, src, vals)

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._sparse import degrees, edge_arrays, require_undirected, with_remainder_diagonal
+from ._sparse import edge_arrays, require_undirected, with_remainder_diagonal
 
 
 def metropolis_weights(graph: nx.Graph) -> sp.csr_array:
@@ -22,7 +22,8 @@ def metropolis_weights(graph: nx.Graph) -> sp.csr_array:
     [0.333, 0.333, 0.0, 0.333]
     """
     require_undirected(graph, "metropolis")
-    deg = degrees(graph)
+    n = graph.number_of_nodes()
     src, dst = edge_arrays(graph)
+    deg = np.bincount(src, minlength=n)
     vals = 1.0 / (1.0 + np.maximum(deg[src], deg[dst]))
-    return with_remainder_diagonal(graph.number_of_nodes(), dst, src, vals)
+    return with_remainder_diagonal(n, dst, src, vals)

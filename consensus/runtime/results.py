@@ -1,0 +1,110 @@
+"""The results directory: config.json, metrics.jsonl, summary.json, final_model.pt, topology.png, curves.png."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+CURVES = [
+    ("loss", "F(x_bar)", True),
+    ("test_accuracy", "test accuracy of x_bar", False),
+    ("consensus_error", "consensus error", True),
+]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({k: _clean(v) for k, v in data.items()}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_metrics(folder: Path) -> list[dict[str, float]]:
+    """The metrics.jsonl of a run (skipping a torn last line)."""
+    path = Path(folder) / "metrics.jsonl"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+def truncate_metrics(folder: Path, last_round: int) -> None:
+    """Keep only metrics up to ``last_round`` (after resuming from an older checkpoint)."""
+    rows = [r for r in read_metrics(folder) if r["round"] <= last_round]
+    tmp = folder / ".metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, folder / "metrics.jsonl")
+
+
+def append_metrics(folder: Path, row: dict[str, float]) -> None:
+    """Append one evaluation as a JSON line."""
+    with (folder / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+        fh.flush()
+
+
+def save_model(path: Path, model: nn.Module) -> None:
+    """The average model's state_dict, loadable with ``torch.load(weights_only=True)``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def plot_runs(folders: Sequence[Path], path: Path, labels: Sequence[str] | None = None) -> Path:
+    """Overlay runs: loss, accuracy and consensus error against rounds (top) and bytes per agent (bottom)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for k, folder in enumerate(folders):
+        rows = read_metrics(Path(folder))
+        if not rows:
+            continue
+        label = labels[k] if labels else Path(folder).name
+        for col, (key, title, log) in enumerate(CURVES):
+            if key == "test_accuracy" and key not in rows[0]:
+                key, title = "test_mse", "test MSE of x_bar"
+            for row_axis, x_key, x_label in ((0, "round", "round"), (1, "bytes_per_agent", "bytes sent per agent")):
+                ax = axes[row_axis, col]
+                xs = [r[x_key] for r in rows if r.get(key) is not None]
+                ys = [r[key] for r in rows if r.get(key) is not None]
+                ax.plot(xs, ys, label=label)
+                ax.set_xlabel(x_label)
+                ax.set_title(title, fontsize=10)
+                if log and all(y > 0 for y in ys):
+                    ax.set_yscale("log")
+                ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_topology(schedule: Any, path: Path) -> None:
+    """topology.png: round 0, or four rounds of a time-varying schedule."""
+    import matplotlib.pyplot as plt
+
+    import topologies
+
+    if schedule.is_static:
+        topologies.draw(schedule, path, show_weights=schedule.n <= 16)
+    else:
+        topologies.draw_rounds(schedule, path, rounds=4)
+    plt.close("all")

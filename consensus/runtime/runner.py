@@ -1,0 +1,210 @@
+"""A whole run from a :class:`RunConfig`: one process (simulator) or one of many (torchrun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+import topologies
+from topologies import TopologyError
+
+from ..algorithms import make
+from ..api import build_engine, check_topology
+from ..engine import Engine
+from ..errors import ConfigError
+from ..mixers import InProcessMixer, Mixer
+from ..models import ParamLayout
+from ..regularizers import Regularizer
+from ..setup import make_problem, resolve_dtype
+from . import checkpoint, results
+from .config import RunConfig
+from .launch import Launch, detect, device_for, init_group
+
+# Fields that may differ when a run is resumed.
+_RESUMABLE = {"rounds", "resume", "eval_every", "checkpoint_every", "timeout", "config", "out"}
+
+
+def _fault_hook(launch: Launch, t: int) -> None:
+    """Test hook: ``CONCORD_FAULT=ROUND:RANK`` kills that rank once when it reaches ROUND."""
+    spec = os.environ.get("CONCORD_FAULT")
+    if not spec or launch.restarted:
+        return
+    at, rank = (int(v) for v in spec.split(":"))
+    if t == at and launch.rank == rank:
+        os.kill(os.getpid(), 9)
+
+
+def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
+    """Every check that needs no communication; raises ConfigError before anything is written."""
+    device = device_for(config.device, launch)
+    dtype = resolve_dtype(config.dtype)
+    if launch.world > config.agents:
+        raise ConfigError(f"{launch.world} processes but only {config.agents} agents; use --agents >= {launch.world}")
+    algorithm = make(config.algorithm, **_options_for(config))
+    problem = make_problem(config.data or config.dataset, config.model, agents=config.agents, partition_scheme=config.partition, seed=config.seed)
+    try:
+        schedule = topologies.get(config.topology, config.agents, seed=config.seed)
+    except TopologyError as err:
+        raise ConfigError(str(err)) from None
+    check_topology(schedule, algorithm)
+    reg = Regularizer.parse(config.reg)
+    out = config.results_dir()
+    resume = config.resume or launch.restarted
+    previous = out / "config.json"
+    if previous.is_file() and not resume:
+        raise ConfigError(f"{out} holds another run; pass --resume to continue it or choose another --out")
+    if resume and previous.is_file():
+        old = json.loads(previous.read_text())
+        changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and old.get(k) != v)
+        if changed:
+            raise ConfigError(f"--resume with a different configuration ({', '.join(changed)}); use the original values")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a directory")
+    return {"device": device, "dtype": dtype, "algorithm": algorithm, "problem": problem, "schedule": schedule, "reg": reg, "out": out, "resume": resume}
+
+
+def _options_for(config: RunConfig) -> dict[str, Any]:
+    from dataclasses import fields as dc_fields
+
+    from ..algorithms import ALGORITHMS
+
+    if config.algorithm not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {config.algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    accepted = {f.name for f in dc_fields(ALGORITHMS[config.algorithm])}
+    options = config.algorithm_options()
+    for name in options:
+        if name not in accepted:
+            raise ConfigError(f"--{name.replace('_', '-')} does not apply to {config.algorithm}; it takes {', '.join(sorted(accepted))}")
+    return options
+
+
+def _agree_on_resume_round(root: Path, launch: Launch, device: torch.device) -> int | None:
+    """The newest round whose checkpoint verifies on every rank (agreed with all-reduces, no pickles)."""
+    candidates = checkpoint.rounds_on_disk(root)
+    if dist.is_initialized():
+        count = torch.tensor([len(candidates)], device=device)
+        dist.broadcast(count, 0)
+        listing = torch.tensor(candidates if launch.rank == 0 else [0] * int(count), dtype=torch.int64, device=device)
+        if int(count):
+            dist.broadcast(listing, 0)
+        candidates = listing.tolist()
+    for t in candidates:
+        ok = torch.tensor([1 if checkpoint.is_valid(root, t, launch.rank) else 0], device=device)
+        if dist.is_initialized():
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        if int(ok):
+            return int(t)
+    return None
+
+
+def _restore(engine: Engine, payload: dict[str, Any]) -> None:
+    if not np.array_equal(payload["agent_ids"].numpy(), engine.mixer.agent_ids):
+        raise ConfigError("the checkpoint was written with another process layout; resume with the same number of processes")
+    engine.X = payload["X"].to(engine.X.device, engine.X.dtype)
+    engine.state = {k: v.to(engine.X.device) for k, v in payload["state"].items()}
+    engine.t = int(payload["round"])
+    engine.grad_evals = int(payload["grad_evals"])
+    engine.mixer.bytes_sent = float(payload["bytes_sent"])
+
+
+def _payload(engine: Engine) -> dict[str, Any]:
+    return {
+        "round": engine.t,
+        "X": engine.X.detach().cpu(),
+        "state": {k: v.detach().cpu() for k, v in engine.state.items()},
+        "grad_evals": engine.grad_evals,
+        "bytes_sent": engine.mixer.bytes_sent,
+        "agent_ids": torch.as_tensor(engine.mixer.agent_ids),
+    }
+
+
+def _line(m: dict[str, float]) -> str:
+    acc = f"test acc {m['test_accuracy']:.4f}" if "test_accuracy" in m else f"test mse {m.get('test_mse', float('nan')):.4g}"
+    return (
+        f"round {int(m['round']):>6d} | loss {m['loss']:.5g} | {acc} | consensus {m['consensus_error']:.3g} | "
+        f"{m['bytes_per_agent'] / 1e6:.3g} MB/agent"
+    )
+
+
+def run(config: RunConfig) -> dict[str, Any]:
+    """Run (or resume) ``config``; returns the summary. Raises ConfigError on bad input before writing anything."""
+    launch = detect()
+    setup = validate(config, launch)
+    device, dtype, out = setup["device"], setup["dtype"], setup["out"]
+    schedule, algorithm, problem = setup["schedule"], setup["algorithm"], setup["problem"]
+    if launch.distributed:
+        init_group(device, config.timeout)
+    world, rank = (dist.get_world_size(), dist.get_rank()) if dist.is_initialized() else (1, 0)
+    mixer: Mixer
+    if world > 1:
+        from ..mixers.distributed import DistributedMixer, contiguous_blocks
+
+        blocks = contiguous_blocks(config.agents, world)
+        mixer = DistributedMixer(schedule, blocks, device=device, dtype=dtype, timeout=config.timeout)
+        agent_ids = blocks[rank]
+    else:
+        mixer = InProcessMixer(schedule, dtype=dtype, device=device)
+        agent_ids = np.arange(config.agents)
+    engine = build_engine(
+        schedule, algorithm, problem, agent_ids=agent_ids, mixer=mixer, batch_size=config.batch_size,
+        reg=setup["reg"], global_every=config.global_every or None, seed=config.seed, dtype=dtype, device=device,
+        init=config.init,
+    )  # fmt: skip
+    start_round = _agree_on_resume_round(out, launch, device) if setup["resume"] else None
+    if start_round is not None:
+        _restore(engine, checkpoint.load(out, start_round, rank))
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        resolved = {**config.to_dict(), "processes": world, "algorithm_options": {k: v for k, v in vars(algorithm).items()},
+                    "schedule": schedule.name, "weights": schedule.rule, "parameters": ParamLayout.of(problem.module).dim}  # fmt: skip
+        results.write_json(out / "config.json", resolved)
+        results.truncate_metrics(out, start_round or 0)
+        if not (out / "topology.png").is_file():
+            results.draw_topology(schedule, out / "topology.png")
+    if dist.is_initialized():
+        dist.barrier()
+    t0 = time.perf_counter()
+    bar = tqdm(total=config.rounds, initial=engine.t, disable=rank != 0, desc=f"{algorithm.name} on {schedule.name}", leave=False)
+    if start_round is not None and rank == 0:
+        tqdm.write(f"resumed from the checkpoint of round {start_round} in {out}")
+    while engine.t < config.rounds:
+        _fault_hook(launch, engine.t)
+        engine.step()
+        bar.update(1)
+        t = engine.t
+        if t % config.eval_every == 0 or t == config.rounds:
+            engine.check_finite()
+            metrics = {**engine.metrics(), "wall_time": time.perf_counter() - t0}
+            if rank == 0:
+                results.append_metrics(out, metrics)
+                tqdm.write(_line(metrics))
+        if config.checkpoint_every and t % config.checkpoint_every == 0 and t < config.rounds:
+            engine.check_finite()  # never checkpoint a NaN: the last good one stays
+            checkpoint.save(out, t, rank, _payload(engine))
+            if dist.is_initialized():
+                dist.barrier()
+            if rank == 0:
+                checkpoint.prune(out)
+    bar.close()
+    average = engine.average()
+    summary: dict[str, Any] = {}
+    if rank == 0:
+        model = ParamLayout.of(problem.module).load(problem.module, average.to(next(problem.module.parameters()).dtype).cpu())
+        results.save_model(out / "final_model.pt", model)
+        results.plot_runs([out], out / "curves.png", labels=[f"{algorithm.name} on {schedule.name}"])
+        final = results.read_metrics(out)[-1]
+        summary = {**final, "wall_time": time.perf_counter() - t0, "processes": world, "rounds": config.rounds,
+                   "bytes_per_agent": final["bytes_per_agent"], "resumed_from": start_round}  # fmt: skip
+        results.write_json(out / "summary.json", summary)
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
