@@ -102,7 +102,7 @@ class LocalObjective:
             grads = torch.autograd.grad(
                 losses.sum(), leaves, allow_unused=True, materialize_grads=True
             )
-        G = torch.empty_like(X)
+        G = X.new_empty(X.shape)
         for view, g in zip(self.layout.views(G).values(), grads, strict=True):
             view.copy_(g)
         return G, losses.detach()

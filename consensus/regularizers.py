@@ -60,6 +60,10 @@ class Regularizer:
         """Gradient of the smooth part ``(l2/2)||x||^2``."""
         return self.l2 * X
 
+    def add_smooth_grad(self, G: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """``G + l2 * X``; ``G`` itself without l2 (two passes over ``(n, d)`` saved)."""
+        return G if self.l2 == 0 else G + self.l2 * X
+
     def prox_l1(self, V: torch.Tensor, step: float | torch.Tensor) -> torch.Tensor:
         """Prox of ``step * l1 ||.||_1`` (identity without l1)."""
         return V if self.l1 == 0 else soft_threshold(V, step * self.l1)

@@ -34,12 +34,15 @@ for _name in (
     register(_name)(getattr(graphs, _name))
 
 
-def _static_graph(spec: str, n: int, seed: int, who: str) -> nx.Graph:
+def _static_graph(spec: str, n: int, seed: int, who: str, param: str, example: str) -> nx.Graph:
+    """The graph of the nested spec ``spec`` given as ``param=`` of ``who``; it must be static."""
     from .spec import get
 
     schedule = get(spec, n, seed=seed)
     if not schedule.is_static:
-        raise TopologyError(f"{who}: base={spec!r} must be a static topology; give e.g. base=torus")
+        raise TopologyError(
+            f"{who}: {param}={spec!r} must be a static topology; give e.g. {example}"
+        )
     return schedule.graph(0)
 
 
@@ -52,7 +55,11 @@ def one_peer_exponential(n: int) -> Schedule:
 @register("random_matching")
 def random_matching(n: int, base: str | None = None, *, seed: int = 0) -> Schedule:
     """A fresh random matching each round (of the complete graph, or of ``base``)."""
-    graph = None if base is None else _static_graph(base, n, seed, "random_matching")
+    graph = (
+        None
+        if base is None
+        else _static_graph(base, n, seed, "random_matching", "base", "base=torus")
+    )
     return RandomMatching(n, base=graph, seed=seed)
 
 
@@ -67,10 +74,12 @@ def resampled_erdos_renyi(
 @register("link_failure")
 def link_failure(n: int, base: str = "ring", q: float = 0.1, *, seed: int = 0) -> Schedule:
     """Each edge of ``base`` fails with probability ``q`` each round."""
-    return LinkFailure(_static_graph(base, n, seed, "link_failure"), q=q, seed=seed)
+    return LinkFailure(
+        _static_graph(base, n, seed, "link_failure", "base", "base=torus"), q=q, seed=seed
+    )
 
 
-@register("cycle")
+@register("cycle", example="cycle:specs=ring|star")
 def cycle(n: int, specs: str, *, seed: int = 0) -> Schedule:
     """Cycle through static topologies given as ``specs=ring|star|(torus:rows=2,cols=4)``."""
     from .spec import _unwrap, split_top_level
@@ -78,4 +87,5 @@ def cycle(n: int, specs: str, *, seed: int = 0) -> Schedule:
     parts = [_unwrap(s) for s in split_top_level(specs, "|") if s]
     if not parts:
         raise TopologyError("cycle: give specs=a|b|..., e.g. cycle:specs=ring|star")
-    return Cycle([_static_graph(s, n, seed, "cycle") for s in parts], n=n)
+    graphs = [_static_graph(s, n, seed, "cycle", "specs", "specs=ring|star") for s in parts]
+    return Cycle(graphs, n=n)

@@ -6,12 +6,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
+from scipy.spatial.distance import pdist
 
 from .schedules import Schedule, StaticSchedule
 from .spectral import spectral_gap
@@ -19,28 +17,51 @@ from .spectral import spectral_gap
 Positions = dict[int, Any]
 
 
+def _min_spacing(n: int) -> float:
+    """How close (as a fraction of the drawing's width) two nodes may come before they touch.
+
+    About one node diameter as :func:`draw` sizes them: big nodes up to 16 agents, small beyond.
+    """
+    return 0.07 if n <= 16 else 0.03
+
+
+def _crowded(pos: Positions) -> bool:
+    """True when two nodes of ``pos`` (nearly) lie on top of each other."""
+    points = np.array(list(pos.values()), dtype=np.float64).reshape(len(pos), -1)
+    if len(points) < 2:
+        return False
+    span = float(np.ptp(points, axis=0).max())
+    return span <= 0.0 or float(pdist(points).min()) < _min_spacing(len(points)) * span
+
+
 def layout(graph: nx.Graph, kind: str = "auto", seed: int = 0) -> Positions:
     """Node positions: ``circular``, ``spring``, ``kamada_kawai``, or ``auto``.
 
     ``auto`` uses a ``pos`` node attribute when every node has one (random
-    geometric graphs), Kamada–Kawai for static graphs up to 64 nodes, and a
-    circle otherwise.
+    geometric graphs), Kamada–Kawai for connected graphs up to 64 nodes, and a
+    circle otherwise, or when Kamada–Kawai puts two nodes on top of each other
+    (it can on very symmetric graphs).
     """
     pos = nx.get_node_attributes(graph, "pos")
     if kind == "auto":
         if len(pos) == graph.number_of_nodes():
             return pos
-        kind = (
-            "kamada_kawai"
-            if graph.number_of_nodes() <= 64 and nx.is_connected(graph.to_undirected())
-            else "circular"
-        )
+        if graph.number_of_nodes() <= 64 and nx.is_connected(graph.to_undirected()):
+            pos = nx.kamada_kawai_layout(graph)
+            if not _crowded(pos):
+                return pos
+        kind = "circular"
     layouts = {
         "circular": lambda g: nx.circular_layout(g),
         "spring": lambda g: nx.spring_layout(g, seed=seed),
         "kamada_kawai": lambda g: nx.kamada_kawai_layout(g),
     }
     return layouts[kind](graph)
+
+
+def _gap_text(gap: float) -> str:
+    """A spectral gap with three decimals, never ``-0.000``."""
+    return f"{0.0 if abs(gap) < 5e-4 else gap:.3f}"
 
 
 def _as_schedule(obj: nx.Graph | Schedule) -> Schedule:
@@ -86,8 +107,9 @@ def draw(
         nx.draw_networkx_edge_labels(
             graph, pos, edge_labels=labels, ax=ax, font_size=6, rotate=False
         )
-    gap = spectral_gap(W)
-    ax.set_title(title or f"{schedule.name}, round {t}\nspectral gap {gap:.3f}", fontsize=9)
+    if title is None:
+        title = f"{schedule.name}, round {t}\nspectral gap {_gap_text(spectral_gap(W))}"
+    ax.set_title(title, fontsize=9)
     ax.set_axis_off()
     if own and path is not None:
         ax.figure.savefig(path, dpi=120, bbox_inches="tight")
@@ -105,7 +127,8 @@ def draw_rounds(
     >>> import topologies
     >>> fig = topologies.draw_rounds(topologies.get("random_matching", 8), rounds=3)
     """
-    fig, axes = plt.subplots(1, rounds, figsize=(3.2 * rounds, 3.4))
+    # Constrained layout keeps the figure title clear of the rounds' titles.
+    fig, axes = plt.subplots(1, rounds, figsize=(3.2 * rounds, 3.6), layout="constrained")
     axes = np.atleast_1d(axes)
     pos = nx.circular_layout(range(schedule.n))
     for k, ax in enumerate(axes):
@@ -115,7 +138,7 @@ def draw_rounds(
             t=t,
             ax=ax,
             pos=pos,
-            title=f"round {t}\ngap {spectral_gap(schedule.weights(t)):.3f}",
+            title=f"round {t}\ngap {_gap_text(spectral_gap(schedule.weights(t)))}",
         )
     fig.suptitle(schedule.name, fontsize=10)
     if path is not None:

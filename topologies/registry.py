@@ -67,11 +67,23 @@ class Builder:
     func: Callable[..., Any]
     params: dict[str, Param]
     takes_seed: bool
+    example: str | None = None
 
     def signature(self) -> str:
-        """``name:key=default,...`` as shown in error messages and docs."""
+        """``name:key=default,...``, the spec with its defaults (``?`` for a required parameter)."""
         parts = [f"{p.name}={'?' if p.required else p.default}" for p in self.params.values()]
         return self.name + (":" + ",".join(parts) if parts else "")
+
+    def usage(self) -> str:
+        """A spec to suggest in errors: ``example``, or the required parameters as ``name:d=<int>``."""
+        if self.example:
+            return self.example
+        required = [
+            f"{p.name}=<{getattr(p.kind, '__name__', 'value')}>"
+            for p in self.params.values()
+            if p.required
+        ]
+        return self.name + (":" + ",".join(required) if required else "")
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -83,7 +95,7 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def make_builder(name: str, func: Callable[..., Any]) -> Builder:
+def make_builder(name: str, func: Callable[..., Any], example: str | None = None) -> Builder:
     """Inspect ``func``'s signature and type hints into a :class:`Builder`."""
     sig = inspect.signature(func)
     names = list(sig.parameters)
@@ -104,7 +116,7 @@ def make_builder(name: str, func: Callable[..., Any]) -> Builder:
             kind = str
         required = p.default is inspect.Parameter.empty
         params[pname] = Param(pname, kind, optional, None if required else p.default, required)
-    return Builder(name, func, params, "seed" in sig.parameters)
+    return Builder(name, func, params, "seed" in sig.parameters, example)
 
 
 #: Named builders by name: the built-in graphs and schedules, and what users register.
@@ -112,14 +124,16 @@ BUILDERS: dict[str, Builder] = {}
 
 
 def register(
-    name: str, *, overwrite: bool = False
+    name: str, *, overwrite: bool = False, example: str | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a builder under ``name`` so that specs can use it.
 
     The function takes the number of agents ``n`` first, then typed keyword
     parameters (``int``, ``float``, ``bool``, ``str``, optionally ``| None``),
     and ``seed`` if it is random. It returns a NetworkX graph (a static
-    topology) or a :class:`~topologies.Schedule`.
+    topology) or a :class:`~topologies.Schedule`. ``example``, a spec that works
+    (``"cycle:specs=ring|star"``), is what the error for a missing required
+    parameter suggests; without it the error shows placeholders (``name:d=<int>``).
 
     Examples
     --------
@@ -138,7 +152,7 @@ def register(
             raise TopologyError(
                 f"topology {name!r} is already registered; pass overwrite=True to replace it"
             )
-        BUILDERS[name] = make_builder(name, func)
+        BUILDERS[name] = make_builder(name, func, example)
         return func
 
     return decorate

@@ -2,14 +2,16 @@
 
 Grammar::
 
-    spec   := FILE                      e.g. cluster.graphml, wiring.edgelist
-            | MODULE ":" ATTRIBUTE      e.g. mypkg.graphs:campus, ./graphs.py:campus
-            | NAME [":" param ("," param)*]
+    spec   := FILE [":" params]                  e.g. cluster.graphml, wiring.edgelist:weights=lazy
+            | MODULE ":" ATTRIBUTE [":" params]  e.g. mypkg.graphs:campus, ./graphs.py:campus:weights=lazy
+            | NAME [":" params]                  e.g. ring, torus:rows=2,cols=4,weights=max_degree
+    params := param ("," param)*
     param  := KEY "=" VALUE | KEY "=(" spec ")"
 
-``NAME`` is a registered builder (``ring``, ``torus``, ``link_failure``, ...).
-Every spec also takes ``weights=RULE`` (a name from
-:data:`topologies.WEIGHT_RULES`). Parentheses nest a spec with its own commas:
+``NAME`` is a registered builder (``ring``, ``torus``, ``link_failure``, ...) and
+takes its own parameters. Every spec also takes ``weights=RULE`` (a name from
+:data:`topologies.WEIGHT_RULES`), the only parameter a graph file or a
+``MODULE:ATTRIBUTE`` takes. Parentheses nest a spec with its own commas:
 ``link_failure:base=(torus:rows=2,cols=4),q=0.2``.
 """
 
@@ -81,8 +83,11 @@ def _unwrap(value: str) -> str:
     return value[1:-1].strip()
 
 
-def parse_params(text: str, where: str) -> dict[str, str]:
-    """``"a=1,b=(x:y=2)"`` -> ``{"a": "1", "b": "x:y=2"}``."""
+def parse_params(text: str, where: str, *, example: str | None = None) -> dict[str, str]:
+    """``"a=1,b=(x:y=2)"`` -> ``{"a": "1", "b": "x:y=2"}``.
+
+    ``where`` names the spec in errors; ``example`` is the fix they suggest.
+    """
     params: dict[str, str] = {}
     if not text.strip():
         return params
@@ -91,7 +96,7 @@ def parse_params(text: str, where: str) -> dict[str, str]:
         key = key.strip()
         if not eq or not key:
             raise TopologyError(
-                f"{where}: parameter {item!r} is not key=value; write e.g. {where}:p=0.3"
+                f"{where}: parameter {item!r} is not key=value; write e.g. {example or where + ':p=0.3'}"
             )
         if key in params:
             raise TopologyError(f"{where}: parameter {key!r} is given twice; give it once")
@@ -119,7 +124,7 @@ def _call_builder(builder: Builder, n: int, raw: dict[str, Any], seed: int) -> A
     missing = [p.name for p in builder.params.values() if p.required and p.name not in kwargs]
     if missing:
         raise TopologyError(
-            f"{builder.name}: missing parameter {missing[0]!r}; write e.g. {builder.signature()}"
+            f"{builder.name}: missing parameter {missing[0]!r}; write e.g. {builder.usage()}"
         )
     if builder.takes_seed:
         kwargs["seed"] = seed
@@ -185,7 +190,11 @@ def _to_schedule(obj: Any, n: int, seed: int, name: str) -> Schedule:
         return obj
     if isinstance(obj, nx.Graph):
         return StaticSchedule(obj, n=n, name=name)
-    if isinstance(obj, (list, tuple)) and obj and all(isinstance(g, nx.Graph) for g in obj):
+    if isinstance(obj, (list, tuple)) and not obj:
+        raise TopologyError(f"{name} is empty; give at least one graph")
+    if isinstance(obj, (list, tuple)) and all(isinstance(g, nx.Graph) for g in obj):
+        if len(obj) == 1:  # one graph in every round: static, so it must be connected
+            return StaticSchedule(obj[0], n=n, name=name)
         return Cycle(list(obj), n=n)
     if callable(obj):
         return _from_callable(obj, n, seed, name)
@@ -194,12 +203,79 @@ def _to_schedule(obj: Any, n: int, seed: int, name: str) -> Schedule:
     )
 
 
+def _looks_like_params(text: str) -> bool:
+    """``key=value,...`` (as opposed to ``function`` or ``function:key=value``)."""
+    first = text.split(",", 1)[0]
+    return "=" in first and ":" not in first.partition("=")[0]
+
+
+def _split_file(text: str) -> tuple[str, str] | None:
+    """``FILE [":" params]`` -> ``(file, params)``, or None when ``text`` names no graph file."""
+    if is_graph_file(text):
+        return text, ""
+    for i, ch in enumerate(text):
+        if ch != ":" or not is_graph_file(text[:i]):
+            continue
+        path, rest = text[:i], text[i + 1 :]
+        # "graphs.json:campus" may be a module named like a file: only an existing
+        # file, or parameters after the colon, make it a graph file.
+        if Path(path).is_file() or not rest.strip() or _looks_like_params(rest):
+            return path, rest
+    return None
+
+
+def _split_module(text: str) -> tuple[str, str, str] | None:
+    """``MODULE ":" ATTRIBUTE [":" params]`` -> its three parts, or None."""
+    cut = next(
+        (i for i, ch in enumerate(text) if ch == ":" and text[:i].endswith(".py")),
+        text.find(":"),
+    )
+    if cut < 0:
+        return None
+    module_part, rest = text[:cut].strip(), text[cut + 1 :]
+    attr, _, params = rest.partition(":")
+    attr = attr.strip()
+    if not attr or "=" in attr:
+        return None
+    if not (module_part.endswith(".py") or "." in module_part or module_part.isidentifier()):
+        return None
+    return module_part, attr, params
+
+
+def _weights_only(params_text: str, where: str, what: str) -> str | None:
+    """The ``weights=`` of a graph file's or function's parameters, the only one they take."""
+    example = f"{where}:weights=max_degree"
+    params = parse_params(params_text, where, example=example)
+    rule = params.pop("weights", None)
+    if params:
+        raise TopologyError(
+            f"{where}: unknown parameter {next(iter(params))!r}; {what} takes only "
+            f"weights=RULE, e.g. {example}"
+        )
+    return rule
+
+
+def _object_name(obj: Any) -> str:
+    """How messages and plots call an object passed to :func:`get`."""
+    if isinstance(obj, Schedule):
+        return f"schedule {obj.name!r}"
+    if isinstance(obj, nx.Graph):
+        return "the given graph"
+    if isinstance(obj, (list, tuple)):
+        return "the given graph" if len(obj) == 1 else "the given list of graphs"
+    return str(getattr(obj, "__name__", type(obj).__name__))
+
+
 def _parse_string(spec: str, n: int, seed: int) -> tuple[Schedule, str | None]:
     text = spec.strip()
     if not text:
         raise TopologyError("empty topology spec; give e.g. ring, torus or erdos_renyi:p=0.3")
-    if is_graph_file(text):
-        return StaticSchedule(read_graph(text), n=n, name=Path(text).name), None
+    as_file = _split_file(text)
+    if as_file is not None:
+        path, params_text = as_file
+        name = Path(path).name
+        rule = _weights_only(params_text, path, "a graph file")
+        return StaticSchedule(read_graph(path), n=n, name=name), rule
     name, _, rest = text.partition(":")
     name = name.strip()
     if name in BUILDERS:
@@ -208,11 +284,13 @@ def _parse_string(spec: str, n: int, seed: int) -> tuple[Schedule, str | None]:
         result = _call_builder(BUILDERS[name], n, params, seed)
         label = text if len(text) <= 60 else name
         return _to_schedule(result, n, seed, label), rule
-    if rest and "=" not in rest and (name.endswith(".py") or "." in name or name.isidentifier()):
-        attr = rest.strip()
+    as_module = _split_module(text)
+    if as_module is not None:
+        module_part, attr, params_text = as_module
         if not attr.isidentifier():
             raise TopologyError(f"{attr!r} in {text!r} is not a Python name; write module:function")
-        return _to_schedule(_load_attribute(name, attr), n, seed, attr), None
+        rule = _weights_only(params_text, f"{module_part}:{attr}", "module:function")
+        return _to_schedule(_load_attribute(module_part, attr), n, seed, attr), rule
     raise _unknown(name)
 
 
@@ -251,10 +329,7 @@ def get(
     if isinstance(spec, (str, os.PathLike)):
         schedule, rule = _parse_string(os.fspath(spec), n, seed)
     else:
-        schedule, rule = (
-            _to_schedule(spec, n, seed, getattr(spec, "__name__", type(spec).__name__)),
-            None,
-        )
+        schedule, rule = _to_schedule(spec, n, seed, _object_name(spec)), None
     rule = weights if weights is not None else rule
     if rule is not None:
         if isinstance(rule, str) and rule not in WEIGHT_RULES:

@@ -50,7 +50,8 @@ def spectral_gap(W: Matrix) -> float:
     For a symmetric ``W`` this is one minus the second largest eigenvalue
     modulus. After ``k`` gossip rounds the distance to consensus shrinks by at
     least ``(1 - gap)^k``; 1 means one round averages exactly, 0 means no mixing.
-    Dense for ``n <= 2048``, Lanczos beyond.
+    Dense for ``n <= 2048``, Lanczos beyond. A gap within ``1e-12`` of zero (a
+    disconnected round, up to rounding) is returned as exactly ``0.0``.
 
     Examples
     --------
@@ -59,7 +60,8 @@ def spectral_gap(W: Matrix) -> float:
     >>> abs(gap - (1 - (1 / 3 + 2 / 3 * math.cos(2 * math.pi / 8)))) < 1e-12
     True
     """
-    return 1.0 - _deviation_norm(W)
+    gap = 1.0 - _deviation_norm(W)
+    return 0.0 if abs(gap) < 1e-12 else gap
 
 
 def product(matrices: Sequence[Matrix]) -> sp.csr_array:

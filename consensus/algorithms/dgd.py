@@ -25,4 +25,4 @@ class DGD(Algorithm):
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
-        return prox_step(ctx, WX - self.lr * (G + ctx.reg.smooth_grad(X)), self.lr), state
+        return prox_step(ctx, WX - self.lr * ctx.reg.add_smooth_grad(G, X), self.lr), state

@@ -29,8 +29,11 @@ class DSGD(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        g = G + ctx.reg.smooth_grad(X)
-        m = self.momentum * state["m"] + g
-        d = g + self.momentum * m if self.nesterov else m
+        g = ctx.reg.add_smooth_grad(G, X)
+        if self.momentum == 0:  # m = 0 * m + g = g: skip two passes over (n, d)
+            m = d = g
+        else:
+            m = self.momentum * state["m"] + g
+            d = g + self.momentum * m if self.nesterov else m
         (X_new,) = ctx.mix(prox_step(ctx, X - self.lr * d, self.lr))
         return X_new, {"m": m}

@@ -31,6 +31,6 @@ class EXTRA(Algorithm):
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
-        g = G + ctx.reg.smooth_grad(X)
+        g = ctx.reg.add_smooth_grad(G, X)
         X_new = prox_step(ctx, WX - self.lr * g - state["U"], self.lr)
         return X_new, {"U": state["U"] + 0.5 * (X - WX)}

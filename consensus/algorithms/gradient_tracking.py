@@ -31,7 +31,7 @@ class GradientTracking(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        g = G + ctx.reg.smooth_grad(X)
+        g = ctx.reg.add_smooth_grad(G, X)
         Y = state["WY"] + g - state["G_prev"]  # Y_0 = G_0
         X_new, WY = ctx.mix(prox_step(ctx, X - self.lr * Y, self.lr), Y)
         return X_new, {"WY": WY, "G_prev": g}

@@ -20,7 +20,8 @@ class NEXT(Algorithm):
     output, the convex loss kept, solved by ``inner_steps`` accelerated proximal
     steps) or ``block`` (the same per layer, layers solved concurrently by
     ``workers`` threads); (2) ``Z = X + alpha (X~ - X)``; (3) ``X <- W Z``;
-    (4) ``Y <- W Y + G(X_new) - G(X_old)``; (5) ``pi~ = n Y - grad f_i``.
+    (4) ``Y <- W Y + G(X_new) - G(X_old)``; (5) ``pi~ = Y - G / n``
+    (the paper's ``n y - grad f_i`` in Concord's scaling, where G is the gradient of ``n f_i``).
     ``alpha[t] = alpha[t-1] (1 - eps alpha[t-1])``; ``eps = 0`` keeps it constant.
     Two vectors (Z and Y) cross each edge per round.
     """

@@ -66,7 +66,7 @@ def _solve_partial(
     L = oracle.curvature * 1.2 * lam / n + 1e-12
     step = 1.0 / (alg.tau + L)
     c = restrict(Y - G / n)
-    reg_step = step if cols is None else step
+    reg_step = step
     V = torch.zeros_like(X)
     V_prev, momentum_t = V, 1.0
     for _ in range(alg.inner_steps):

@@ -28,7 +28,7 @@ class NIDS(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        P = X - self.lr * (G + ctx.reg.smooth_grad(X))
+        P = X - self.lr * ctx.reg.add_smooth_grad(G, X)
         Phi = P + X - state["P_prev"]
         (WPhi,) = ctx.mix(Phi)
         return prox_step(ctx, 0.5 * (Phi + WPhi), self.lr), {"P_prev": P}

@@ -33,11 +33,15 @@ class PushSum(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        g = G + ctx.reg.smooth_grad(X)
+        g = ctx.reg.add_smooth_grad(G, X)
         if not self.tracking:
             U, v = ctx.mix(state["U"] - self.lr * g, state["v"])
             Z = prox_step(ctx, U / v, self.lr)
             return Z, {**state, "U": Z * v, "v": v}
         Y = state["PY"] + g - state["G_prev"]
         U, v, PY = ctx.mix(state["U"] - self.lr * Y, state["v"], Y)
-        return U / v, {"U": U, "v": v, "PY": PY, "G_prev": g}
+        Z = U / v
+        if ctx.reg.l1:
+            Z = prox_step(ctx, Z, self.lr)
+            U = Z * v
+        return Z, {"U": U, "v": v, "PY": PY, "G_prev": g}

@@ -57,16 +57,20 @@ class InProcessMixer(Mixer):
         if self.n_total <= _DENSE_MAX_N:
             M = torch.as_tensor(W.toarray(), dtype=self.dtype, device=self.device)
         else:
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            M = torch.sparse_csr_tensor(
-                torch.as_tensor(W.indptr, dtype=torch.int64),
-                torch.as_tensor(W.indices, dtype=torch.int64),
-                torch.as_tensor(W.data, dtype=self.dtype),
-                size=W.shape,
-                check_invariants=False,
-            ).to(self.device)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                M = self._csr(W)
         self._cached = (key, M, fanout)
         return M, fanout
+
+    def _csr(self, W: sp.csr_array) -> torch.Tensor:
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(W.indptr, dtype=torch.int64),
+            torch.as_tensor(W.indices, dtype=torch.int64),
+            torch.as_tensor(W.data, dtype=self.dtype),
+            size=W.shape,
+            check_invariants=False,
+        ).to(self.device)
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One product for all tensors: they are concatenated along the feature dimension."""

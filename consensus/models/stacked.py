@@ -57,5 +57,6 @@ def stacked_forward(module: nn.Module) -> StackedForward:
     def call(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(module, params, (x,))
 
-    batched = vmap(call)
+    # Random layers (dropout) draw independently per agent from torch's global generator.
+    batched = vmap(call, randomness="different")
     return lambda params, x: batched(params, x)

@@ -3,8 +3,12 @@
 * Writes ``docs/_generated/topology_builders.md``, the table of built-in
   topology names, from :data:`topologies.BUILDERS` (so the guide can never
   drift from the code). The guide includes it.
-* Warns (an error under ``-W``) when a name in ``topologies.__all__`` is missing
-  from ``docs/api/topologies.md``, so new public API gets documented.
+* Writes ``docs/_generated/algorithms.md``, the table of registered algorithms
+  with their options, required weights and state, from
+  :data:`consensus.ALGORITHMS`, for the algorithms guide.
+* Warns (an error under ``-W``) when a name in ``topologies.__all__`` or
+  ``consensus.__all__`` is missing from ``docs/api/topologies.md`` or
+  ``docs/api/consensus.md``, so new public API gets documented.
 """
 
 from __future__ import annotations
@@ -81,6 +85,27 @@ def builders_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def algorithms_table() -> str:
+    """The registered algorithms with their options, weights and state, as a MyST table."""
+    import dataclasses
+
+    import consensus
+
+    rows = [
+        "| name | class | options (defaults) | weights | state vectors | what it is |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, cls in consensus.ALGORITHMS.items():
+        options = ", ".join(f"`{f.name}={f.default!r}`" for f in dataclasses.fields(cls) if f.init)
+        weights = ", ".join(p.replace("_", " ") for p in cls.requires) or "any (no gossip)"
+        what = _first_line(cls).replace("|", "\\|")
+        rows.append(
+            f"| `{name}` | {{class}}`~consensus.algorithms.{cls.__name__}` | {options or 'none'} "
+            f"| {weights} | {cls.state_vectors} | {what} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
@@ -89,22 +114,31 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 def _generate(app: Sphinx, config: Any) -> None:
     _write_if_changed(GENERATED / "topology_builders.md", builders_table())
+    _write_if_changed(GENERATED / "algorithms.md", algorithms_table())
+
+
+#: Packages whose ``__all__`` must be listed on their API page, docs/api/<package>.md.
+API_PAGES = ("topologies", "consensus")
 
 
 def _check_api_coverage(app: Sphinx, config: Any) -> None:
-    import topologies
+    import importlib
 
-    page = DOCS / "api" / "topologies.md"
-    text = page.read_text()
-    listed = set(re.findall(r"^\s{3,}~?(?:topologies\.)?(\w+)\s*$", text, re.M))
-    listed |= set(re.findall(r"^\s*\.\. (?:py:)?data:: (\w+)", text, re.M))
-    missing = sorted(set(topologies.__all__) - listed)
-    if missing:
-        logger.warning(
-            "docs/api/topologies.md does not list %s from topologies.__all__; "
-            "add them to one of its autosummary tables",
-            ", ".join(missing),
-        )
+    for package in API_PAGES:
+        module = importlib.import_module(package)
+        page = DOCS / "api" / f"{package}.md"
+        text = page.read_text()
+        listed = set(re.findall(rf"^\s{{3,}}~?(?:{package}\.)?(\w+)\s*$", text, re.M))
+        listed |= set(re.findall(r"^\s*\.\. (?:py:)?data:: (\w+)", text, re.M))
+        missing = sorted(set(module.__all__) - listed)
+        if missing:
+            logger.warning(
+                "docs/api/%s.md does not list %s from %s.__all__; "
+                "add them to one of its autosummary tables",
+                package,
+                ", ".join(missing),
+                package,
+            )
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

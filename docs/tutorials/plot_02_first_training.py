@@ -149,7 +149,7 @@ for algorithm, options in [("next", dict(tau=1.0, alpha0=1.0)), ("dsgd", dict(lr
             rounds=200,
             batch_size=32,
             partition=scheme,
-            eval_every=1,
+            eval_every=2,
             **options,
         )
 
@@ -207,7 +207,8 @@ for ax, algorithm in zip(axes, pga, strict=True):
         (pga[algorithm], "global_every=10"),
     ]:
         rounds, errors = run.curve("consensus_error")
-        ax.plot(rounds[99:], errors[99:], lw=0.9, label=label)  # rounds 100..200
+        late = rounds >= 100
+        ax.plot(rounds[late], errors[late], lw=0.9, label=label)
     ax.set(xlabel="round", title=f"{algorithm}, label split: consensus error", ylim=(0, None))
     ax.legend(loc="upper right")
 fig.tight_layout()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import pytest
 
 import topologies
@@ -55,7 +56,7 @@ def test_unknown_name_suggests_the_close_match_and_lists_known_names() -> None:
         ("erdos_renyi:p=-0.1", 8, ["p=-0.1", "probability"]),
         ("torus:rows=3,cols=3", 8, ["torus", "3 x 3", "8 agents"]),
         ("grid:rows=3", 8, ["grid", "8 agents"]),
-        ("cycle", 8, ["cycle", "missing parameter 'specs'"]),
+        ("cycle", 8, ["cycle", "missing parameter 'specs'", "write e.g. cycle:specs=ring|star"]),
         ("cycle:specs=", 8, ["cycle", "specs="]),
         ("ring:foo=1", 8, ["ring", "unknown parameter 'foo'"]),
         ("torus:rows=2,cols=4,depth=3", 8, ["unknown parameter 'depth'", "accepted: rows, cols"]),
@@ -71,6 +72,16 @@ def test_unknown_name_suggests_the_close_match_and_lists_known_names() -> None:
         ("random_geometric:radius=0.01", 8, ["increase radius"]),
         ("link_failure:base=ring,q=2", 8, ["link_failure", "q=2.0"]),
         ("link_failure:base=random_matching", 8, ["base='random_matching'", "static"]),
+        (
+            "random_matching:base=(link_failure:base=ring)",
+            8,
+            ["random_matching: base='link_failure:base=ring' must be a static", "base=torus"],
+        ),
+        (
+            "cycle:specs=ring|(link_failure:base=ring,q=0.2)",
+            8,
+            ["cycle: specs='link_failure:base=ring,q=0.2' must be a static", "specs=ring|star"],
+        ),
         ("link_failure:base=(torus:rows=2,cols=4,q=0.2", 8, ["unbalanced '('"]),
         ("link_failure:base=torus),q=0.2", 8, ["unbalanced ')'"]),
         ("cycle:specs=ring|(star", 8, ["unbalanced '('"]),
@@ -78,8 +89,14 @@ def test_unknown_name_suggests_the_close_match_and_lists_known_names() -> None:
         ("", 8, ["empty topology spec"]),
         ("star:weights=best_constant", 8, ["not nonnegative", "w[0,0]"]),
         ("exponential:weights=metropolis", 8, ["weights=metropolis needs an undirected graph"]),
+        ("exponential:weights=lazy", 8, ["weights=lazy needs an undirected graph"]),
+        ("exponential:weights=max_degree", 8, ["weights=max_degree needs an undirected graph"]),
+        ("exponential:weights=best_constant", 8, ["weights=best_constant needs an undirected"]),
         ("ring:weights=attribute", 8, ["edge (0, 1) has no 'weight' attribute"]),
         ("mod.path:not-a-name", 8, ["'not-a-name'", "not a Python name"]),
+        ("networkx:cycle_graph:p=3", 8, ["networkx:cycle_graph: unknown parameter 'p'"]),
+        ("networkx:cycle_graph:lazy", 8, ["'lazy' is not key=value", "cycle_graph:weights="]),
+        ("networkx:cycle_graph:weights=nope", 8, ["unknown weight rule 'nope'"]),
         ("ring", 0, ["number of agents", "0"]),
     ],
 )
@@ -135,7 +152,10 @@ def test_wrong_number_of_nodes() -> None:
 def test_static_graph_that_is_not_connected() -> None:
     graph = nx.path_graph(7)
     graph.add_node(7)
-    raises(get(graph), "not connected", "node 7")
+    raises(get(graph), "the given graph is not connected", "node 7")
+    # A list of one graph is the graph itself, so it is checked too.
+    raises(get([graph]), "the given graph is not connected", "node 7")
+    raises(get(lambda: [graph]), "not connected", "node 7")
     raises(get(lambda: nx.disjoint_union(nx.cycle_graph(4), nx.cycle_graph(4))), "2 components")
     directed = nx.DiGraph([(0, 1), (1, 2)])
     raises(get(directed, 3), "not strongly connected")
@@ -216,6 +236,49 @@ def test_file_that_does_not_parse(
     raises(get(str(path)), *needles, wrapped=True)
 
 
+def test_graph_file_takes_only_weights(tmp_path: Path) -> None:
+    path = tmp_path / "ring.edgelist"
+    nx.write_edgelist(nx.cycle_graph(8), path, data=False)
+    raises(
+        get(f"{path}:q=0.2"),
+        "ring.edgelist: unknown parameter 'q'",
+        "a graph file takes only weights=RULE",
+        "ring.edgelist:weights=max_degree",
+    )
+    raises(get(f"{path}:weights=lazy,rows=2"), "unknown parameter 'rows'")
+    raises(get(f"{path}:weights=nope"), "unknown weight rule 'nope'")
+    raises(get(f"{path}:lazy"), "'lazy' is not key=value", "ring.edgelist:weights=max_degree")
+    raises(get(f"{path}:weights=lazy,weights=lazy"), "'weights' is given twice")
+    raises(get(f"{tmp_path / 'missing.edgelist'}:weights=lazy"), "missing.edgelist does not exist")
+
+
+def test_missing_parameter_of_a_user_builder_shows_a_usable_spec() -> None:
+    saved = dict(topologies.BUILDERS)
+    try:
+
+        @topologies.register("test_needs_d")
+        def needs_d(n: int, d: int, p: float = 0.5) -> nx.Graph:
+            return nx.random_regular_graph(d, n, seed=0)
+
+        @topologies.register("test_needs_k", example="test_needs_k:k=4")
+        def needs_k(n: int, k: int) -> nx.Graph:
+            return nx.circulant_graph(n, range(1, k // 2 + 1))
+
+        raises(get("test_needs_d"), "missing parameter 'd'", "write e.g. test_needs_d:d=<int>")
+        raises(get("test_needs_k"), "missing parameter 'k'", "write e.g. test_needs_k:k=4")
+        assert topologies.get("test_needs_k:k=4", 8).graph(0).number_of_edges() == 16
+    finally:
+        topologies.BUILDERS.clear()
+        topologies.BUILDERS.update(saved)
+
+
+def test_weight_rule_of_the_wrong_shape() -> None:
+    raises(
+        get("ring", weights=lambda graph: np.eye(3)),
+        "mixing matrix of round 0 of ring has shape (3, 3), not (8, 8)",
+    )
+
+
 def test_file_with_no_nodes(tmp_path: Path) -> None:
     path = tmp_path / "empty.edgelist"
     path.write_text("# nothing here\n")
@@ -257,7 +320,7 @@ def test_user_function_that_fails_or_returns_garbage(tmp_path: Path) -> None:
     raises(get(explode), "explode() raised KeyError", wrapped=True)
     raises(get(lambda: 42), "gave a int", "expected a networkx graph")
     raises(get(object()), "gave a object")
-    raises(get([]), "expected a networkx graph")
+    raises(get([]), "the given list of graphs is empty", "give at least one graph")
     varying = topologies.FromCallable(lambda t: 1 / t, n=8, name="inverse")
     raises(lambda: varying.graph(0), "inverse(t=0) raised ZeroDivisionError", wrapped=True)
     returns_none = topologies.FromCallable(lambda t: None, n=8, name="nothing")

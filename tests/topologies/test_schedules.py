@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import topologies
 
@@ -182,3 +185,100 @@ def test_same_spec_seed_and_round_give_the_same_graph_in_another_process() -> No
     theirs = json.loads(result.stdout)
     ours = [edges(spec, n, seed, t) for spec, n, seed, t in cases]
     assert theirs == ours
+
+
+#: Graphs of rounds 0 and 3 for seed 0 and n = 8, as drawn since the first release: faster
+#: graph building must not change which graph a (spec, n, seed, t) gives.
+PINNED = {
+    "link_failure:base=ring,q=0.5": [
+        [(0, 1), (3, 4), (4, 5), (5, 6)],
+        [(0, 7), (2, 3), (5, 6)],
+    ],
+    "random_matching": [
+        [(0, 2), (1, 7), (3, 6), (4, 5)],
+        [(0, 3), (1, 4), (2, 7), (5, 6)],
+    ],
+    "random_matching:base=ring": [
+        [(0, 7), (2, 3), (4, 5)],
+        [(0, 1), (2, 3), (4, 5), (6, 7)],
+    ],
+}
+
+
+@pytest.mark.parametrize("spec", sorted(PINNED))
+def test_random_schedules_draw_the_pinned_graphs(spec: str) -> None:
+    s = topologies.get(spec, 8, seed=0)
+    assert [sorted(s.graph(t).edges()) for t in (0, 3)] == PINNED[spec]
+
+
+def counting(rule: str = "metropolis") -> tuple[Callable[[nx.Graph], Any], list[int]]:
+    """A weight rule that records every call."""
+    calls: list[int] = []
+
+    def rule_fn(graph: nx.Graph) -> Any:
+        calls.append(graph.number_of_edges())
+        return topologies.WEIGHT_RULES[rule](graph)
+
+    return rule_fn, calls
+
+
+def test_connectivity_checks_never_compute_weights() -> None:
+    rule, calls = counting()
+    s = topologies.get("link_failure:base=torus,q=0.3", 16, seed=0, weights=rule)
+    assert len(calls) == 1  # get checks round 0
+    topologies.check_b_connected(s, window=4)
+    assert topologies.smallest_window(s) is not None
+    assert topologies.is_b_connected(s, 2, horizon=100)
+    assert len(calls) == 1
+    s.weights(5)
+    s.weights(5)
+    assert len(calls) == 2  # built once, then cached
+
+
+def test_weights_are_the_rule_applied_to_the_graph_and_cached() -> None:
+    s = topologies.get("link_failure:base=torus,q=0.3", 16, seed=1)
+    for t in range(6):
+        assert s.graph(t) is s.graph(t) and s.weights(t) is s.weights(t)
+        expected = topologies.metropolis_weights(s.graph(t)).toarray()
+        np.testing.assert_allclose(s.dense(t), expected, atol=1e-15)
+    first_graph, first_weights = sorted(s.graph(0).edges()), s.dense(0)
+    for t in range(200):  # far more rounds than the caches hold
+        s.weights(t)
+    assert sorted(s.graph(0).edges()) == first_graph
+    np.testing.assert_array_equal(s.dense(0), first_weights)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["link_failure:base=torus,q=0.3", "random_matching", "ring", "exponential", "star:weights=lazy"]
+    + [f"ring:weights={rule}" for rule in ("max_degree", "best_constant", "column_stochastic")],
+)
+def test_weights_are_canonical_csr_without_stored_zeros(spec: str) -> None:
+    s = topologies.get(spec, 16, seed=0)
+    for t in range(4):
+        W = s.weights(t)
+        assert isinstance(W, sp.csr_array) and W.dtype == np.float64 and W.shape == (16, 16)
+        assert W.has_canonical_format and np.all(W.data != 0)
+
+
+def test_with_weights_keeps_the_graphs() -> None:
+    s = topologies.get("random_matching", 8, seed=0)
+    graph, W = s.graph(2), s.dense(2)
+    assert s.with_weights("lazy") is s and s.rule == "lazy"
+    assert s.graph(2) is graph
+    np.testing.assert_allclose(s.dense(2), (np.eye(8) + W) / 2)
+
+
+def test_static_schedule_checks_its_weights_when_built() -> None:
+    with pytest.raises(topologies.TopologyError, match="round 0 of star is not nonnegative"):
+        topologies.StaticSchedule(nx.star_graph(7), weights="best_constant", name="star")
+
+
+def test_built_in_schedules_relabel_their_base_graph() -> None:
+    base = nx.relabel_nodes(nx.cycle_graph(6), lambda v: str(v + 1))  # labels "1".."6"
+    s = topologies.LinkFailure(base, q=0.0)
+    assert sorted(s.graph(0).edges()) == sorted(nx.cycle_graph(6).edges())
+    matching = topologies.RandomMatching(6, base=base, seed=0)
+    assert all(nx.cycle_graph(6).has_edge(u, v) for u, v in matching.graph(0).edges())
+    with pytest.raises(topologies.TopologyError, match="base graph of random_matching has 6 nodes"):
+        topologies.RandomMatching(8, base=base)

@@ -216,6 +216,26 @@ def test_weighted_three_column_edgelist(tmp_path: Path) -> None:
     assert topologies.get(str(path), 6).rule == "metropolis"
 
 
+def test_graph_file_with_weights_in_the_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = topologies.torus(8, 2, 4)
+    nx.set_edge_attributes(graph, 0.125, "weight")
+    files = write_graph_files(graph, tmp_path)
+    s = topologies.get(f"{files['edgelist']}:weights=max_degree", 8)
+    assert s.is_static and s.rule == "max_degree" and s.name == "g.edgelist"
+    np.testing.assert_allclose(
+        s.dense(0), topologies.get("torus:rows=2,cols=4", 8, weights="max_degree").dense(0)
+    )
+    assert topologies.get(f"{files['graphml']}:weights=(lazy)", 8).rule == "lazy"
+    attribute = topologies.get(f"{files['gml']}:weights=attribute", 8)
+    assert attribute.dense(0)[0, 1] == 0.125
+    # A relative path, an empty parameter list, and get's keyword overriding the spec.
+    monkeypatch.chdir(tmp_path)
+    assert topologies.get("g.edgelist:", 8).rule == "metropolis"
+    assert topologies.get("g.edgelist:weights=lazy", 8, weights="max_degree").rule == "max_degree"
+
+
 def test_edgelist_with_labels_one_to_n_and_comments(tmp_path: Path) -> None:
     path = tmp_path / "one_based.edgelist"
     path.write_text("# a ring on 1..4\n1 2\n2 3\n3 4\n4 1  # closes the ring\n")
@@ -296,16 +316,45 @@ def test_import_specs(form: str, user_package: Path, monkeypatch: pytest.MonkeyP
     assert sorted(varying_sized.graph(0).neighbors(0)) == [2, 7]
     assert sorted(varying_sized.graph(2).neighbors(0)) == [1, 8]
     assert get("schedule", 8).period == 3
+    # weights= after module:function, the only parameter it takes.
+    lazy = get("plain:weights=lazy")
+    assert lazy.is_static and lazy.rule == "lazy" and lazy.name == "plain"
+    varying = get("varying:weights=max_degree")
+    assert not varying.is_static and varying.rule == "max_degree"
+    assert varying.dense(1)[0, 1] == pytest.approx(1 / 8)  # the star's max degree is 7
+    assert get("ROUNDS:weights=(lazy)").rule == "lazy"
+
+
+def test_module_named_like_a_graph_file_is_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "concord_user_net"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "edges.py").write_text(
+        "import networkx as nx\n\ndef ring(n):\n    return nx.cycle_graph(n)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("concord_user_net", "concord_user_net.edges"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert topologies.get("concord_user_net.edges:ring", 6).graph(0).number_of_edges() == 6
+    s = topologies.get("concord_user_net.edges:ring:weights=lazy", 6)
+    assert s.rule == "lazy"
 
 
 def test_objects_passed_directly() -> None:
     ring = nx.cycle_graph(8)
     s = topologies.get(ring, 8)
-    assert s.is_static and s.name == "Graph"
+    assert s.is_static and s.name == "the given graph"
     s = topologies.get([nx.cycle_graph(8), nx.star_graph(7)], 8)
     assert s.period == 2
     s = topologies.get((nx.cycle_graph(8),), 8)
     assert s.graph(5).number_of_edges() == 8
+    # A list of one graph is that graph: static, checked for connectivity.
+    s = topologies.get([nx.cycle_graph(8)], 8)
+    assert isinstance(s, topologies.StaticSchedule) and s.is_static and s.period == 1
+    assert s.name == "the given graph"
 
     def alternate(t: int) -> nx.Graph:
         return nx.cycle_graph(8) if t % 2 else nx.path_graph(8)

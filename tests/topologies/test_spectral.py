@@ -105,3 +105,20 @@ def test_spectral_gaps_table_has_nan_where_spec_does_not_fit() -> None:
     assert gaps["ring"][0] == pytest.approx(ring_metropolis_gap(6))
     assert math.isnan(gaps["hypercube"][0])
     assert gaps["hypercube"][1] == pytest.approx(0.5)
+
+
+def test_four_by_four_torus_gap_is_two_fifths() -> None:
+    # Metropolis on the 4 x 4 torus: every weight is 1/5, eigenvalues 1/5 + 2/5 (cos a + cos b)
+    # over a, b in {0, pi/2, pi, 3 pi/2}; the largest modulus below 1 is 3/5 (the README's value).
+    W = topologies.get("torus:rows=4,cols=4", 16).weights(0)
+    assert topologies.spectral_gap(W) == pytest.approx(0.4, abs=1e-12)
+
+
+def test_disconnected_gap_is_exactly_zero() -> None:
+    two = nx.disjoint_union(nx.cycle_graph(4), nx.cycle_graph(4))
+    gap = topologies.spectral_gap(topologies.metropolis_weights(two))
+    assert gap == 0.0 and str(gap) == "0.0" and f"{gap:.3f}" == "0.000"
+    matching = topologies.get("random_matching", 8, seed=0)
+    assert all(topologies.spectral_gap(matching.weights(t)) == 0.0 for t in range(8))
+    # A real negative gap (W mixes worse than not at all) is not clamped.
+    assert topologies.spectral_gap(np.array([[2.0, -1.0], [-1.0, 2.0]])) == pytest.approx(-2.0)

@@ -94,8 +94,8 @@ class Schedule(ABC):
         self.n = int(n)
         self.name = name
         self._rule_arg = weights
-        self._graphs: _LRU[int, nx.Graph] = _LRU(_GRAPH_CACHE_SIZE)
-        self._weights: _LRU[int, sp.csr_array] = _LRU(_WEIGHTS_CACHE_SIZE)
+        self._graph_lru: _LRU[int, nx.Graph] = _LRU(_GRAPH_CACHE_SIZE)
+        self._weights_lru: _LRU[int, sp.csr_array] = _LRU(_WEIGHTS_CACHE_SIZE)
 
     @property
     def is_static(self) -> bool:
@@ -142,18 +142,18 @@ class Schedule(ABC):
     def graph(self, t: int = 0) -> nx.Graph:
         """The communication graph of round ``t`` (edge ``j -> i``: i receives from j)."""
         key = self._round(t)
-        graph = self._graphs.get(key)
+        graph = self._graph_lru.get(key)
         if graph is None:
             graph = self._graph(key)
             if not self._labels_ready:
                 graph = normalize_labels(graph, self.n, f"round {key} of {self.name}")
-            self._graphs.put(key, graph)
+            self._graph_lru.put(key, graph)
         return graph
 
     def weights(self, t: int = 0) -> sp.csr_array:
         """The sparse n x n mixing matrix of round ``t``: one gossip round is ``x <- W x``."""
         key = self._round(t)
-        W = self._weights.get(key)
+        W = self._weights_lru.get(key)
         if W is None:
             graph = self.graph(key)
             _, rule = resolve_rule(self._rule_arg, graph.is_directed())
@@ -163,7 +163,7 @@ class Schedule(ABC):
             else:
                 W = sp.csr_array(raw, dtype=np.float64)
             self._validate(W, key)
-            self._weights.put(key, W)
+            self._weights_lru.put(key, W)
         return W
 
     def dense(self, t: int = 0) -> np.ndarray:
@@ -197,7 +197,7 @@ class Schedule(ABC):
     def with_weights(self, weights: str | WeightRule) -> Schedule:
         """Use another weight rule from now on (returns ``self``), re-checking round 0."""
         self._rule_arg = weights
-        self._weights.clear()
+        self._weights_lru.clear()
         self.weights(0)
         return self
 

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from ._sparse import edge_arrays
+from ._sparse import csr_from_entries, edge_arrays
 
 
 def column_stochastic_weights(graph: nx.Graph) -> sp.csr_array:
@@ -28,4 +28,4 @@ def column_stochastic_weights(graph: nx.Graph) -> sp.csr_array:
     rows = np.concatenate([dst, np.arange(n)])
     cols = np.concatenate([src, np.arange(n)])
     vals = np.concatenate([share[src], share])
-    return sp.csr_array((vals, (rows, cols)), shape=(n, n))
+    return csr_from_entries(n, rows, cols, vals)

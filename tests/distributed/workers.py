@@ -1,0 +1,86 @@
+"""Worker functions for multi-process tests (importable by spawned processes)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def init(rank: int, world: int, rendezvous: str) -> None:
+    """Join a gloo group through a file:// rendezvous (no ports)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+
+
+def train_block(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+    """Run the engine on this rank's block with the DistributedMixer; save its final rows."""
+    init(rank, world, rendezvous)
+    import topologies
+    from consensus.algorithms import make
+    from consensus.api import build_engine
+    from consensus.mixers.distributed import DistributedMixer, contiguous_blocks
+    from consensus.regularizers import Regularizer
+    from consensus.setup import make_problem, resolve_dtype
+
+    o = dict(options)
+    n, dtype = o["agents"], resolve_dtype(o["dtype"])
+    schedule = topologies.get(o["topology"], n, seed=o["seed"])
+    problem = make_problem(o["dataset"], o["model"], agents=n, seed=o["seed"])
+    blocks = contiguous_blocks(n, world)
+    mixer = DistributedMixer(schedule, blocks, dtype=dtype, timeout=60)
+    engine = build_engine(
+        schedule, make(o["algorithm"], **o.get("algorithm_options", {})), problem, agent_ids=blocks[rank], mixer=mixer,
+        batch_size=o["batch_size"], reg=Regularizer.parse(o.get("reg")), global_every=o.get("global_every"),
+        seed=o["seed"], dtype=dtype, device="cpu", init="same",
+    )  # fmt: skip
+    history = engine.run(o["rounds"], eval_every=o["rounds"])
+    torch.save({"X": engine.X, "metrics": history[-1]}, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def long_exchange(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+    """Thousands of rounds of time-varying gossip on small buffers; save the final rows."""
+    init(rank, world, rendezvous)
+    import topologies
+    from consensus.mixers.distributed import DistributedMixer, contiguous_blocks
+
+    n = options["agents"]
+    schedule = topologies.get(options["topology"], n, seed=3)
+    blocks = contiguous_blocks(n, world)
+    mixer = DistributedMixer(schedule, blocks, dtype=torch.float64, timeout=30)
+    gen = np.random.default_rng(0)
+    x = torch.as_tensor(gen.normal(size=(n, 3)))[blocks[rank]]
+    y = torch.as_tensor(gen.normal(size=(n, 2)))[blocks[rank]]
+    for t in range(options["rounds"]):
+        x, y = mixer.mix(t, x, y)
+    torch.save({"x": x, "y": y}, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def dies_early(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+    """Rank 1 exits after 5 rounds; rank 0 must stop with ExchangeTimeout, not hang."""
+    init(rank, world, rendezvous)
+    import time
+
+    import topologies
+    from consensus.mixers.distributed import DistributedMixer, ExchangeTimeout, contiguous_blocks
+
+    schedule = topologies.get("ring", 4)
+    mixer = DistributedMixer(schedule, contiguous_blocks(4, world), dtype=torch.float64, timeout=5)
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    start = time.monotonic()
+    try:
+        for t in range(1000):
+            if rank == 1 and t == 5:
+                os._exit(0)
+            (x,) = mixer.mix(t, x)
+    except ExchangeTimeout as err:
+        with open(os.path.join(out, "error.txt"), "w") as fh:
+            fh.write(f"{time.monotonic() - start:.1f} {err}")
+        os._exit(0)
