@@ -108,7 +108,10 @@ class LoopBaseline:
         self.opts = [torch.optim.SGD(m.parameters(), lr=LR) for m in self.models]
         W = sp.csr_array(engine.mixer.schedule.weights(0))
         self.neighbours = [
-            (W.indices[W.indptr[i] : W.indptr[i + 1]].tolist(), W.data[W.indptr[i] : W.indptr[i + 1]].tolist())
+            (
+                W.indices[W.indptr[i] : W.indptr[i + 1]].tolist(),
+                W.data[W.indptr[i] : W.indptr[i + 1]].tolist(),
+            )
             for i in range(self.n)
         ]
         batch = engine.objective.batch(0)
@@ -128,7 +131,10 @@ class LoopBaseline:
             for i in range(self.n):
                 cols, weights = self.neighbours[i]
                 new.append(
-                    [sum(w * params[j][k] for j, w in zip(cols, weights, strict=True)) for k in range(len(params[i]))]
+                    [
+                        sum(w * params[j][k] for j, w in zip(cols, weights, strict=True))
+                        for k in range(len(params[i]))
+                    ]
                 )
             for i in range(self.n):
                 for p, v in zip(params[i], new[i], strict=True):
@@ -184,18 +190,40 @@ def bench_model(hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, i
     t = time_interleaved(
         {k: v for k, v in fns.items() if k != "(a) loop"}, **timing
     )  # the loop is slow: fewer calls per sample
-    t.update(time_interleaved({"(a) loop": loop.round}, warmup=1, repeats=timing["repeats"], inner=loop_inner))
+    t.update(
+        time_interleaved(
+            {"(a) loop": loop.round}, warmup=1, repeats=timing["repeats"], inner=loop_inner
+        )
+    )
     base = t["stacked"]
     layers = "-".join(str(s) for s in (64, *hidden, 10))
     d = stacked.X.shape[1]
     rows = [
         (f"stacked dsgd, MLP {layers} (d={d})", t["stacked"], 1.0, "", ""),
-        ("stacked gradient_tracking", t["stacked gradient_tracking"], t["stacked gradient_tracking"] / base, "info", ""),
-        ("generic vmap(functional_call), nn.Sequential", t["generic vmap"], t["generic vmap"] / base, "info", ""),
+        (
+            "stacked gradient_tracking",
+            t["stacked gradient_tracking"],
+            t["stacked gradient_tracking"] / base,
+            "info",
+            "",
+        ),
+        (
+            "generic vmap(functional_call), nn.Sequential",
+            t["generic vmap"],
+            t["generic vmap"] / base,
+            "info",
+            "",
+        ),
     ]
     ratio_a = t["(a) loop"] / base
     rows.append(
-        (f"(a) Python loop over {n} modules + loop gossip", t["(a) loop"], ratio_a, ">= 10", "PASS" if ratio_a >= 10 else "FAIL")
+        (
+            f"(a) Python loop over {n} modules + loop gossip",
+            t["(a) loop"],
+            ratio_a,
+            ">= 10",
+            "PASS" if ratio_a >= 10 else "FAIL",
+        )
     )
     ratio_b = t["(b) batch"] / base
     rows.append(
@@ -211,14 +239,18 @@ def bench_model(hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (few repeats)")
     parser.add_argument("--agents", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
     timing = (
-        dict(warmup=2, repeats=3, inner=2) if args.quick else dict(warmup=10, repeats=args.repeats or 15, inner=8)
+        dict(warmup=2, repeats=3, inner=2)
+        if args.quick
+        else dict(warmup=10, repeats=args.repeats or 15, inner=8)
     )
     n, batch = args.agents, args.batch
     print(

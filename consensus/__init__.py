@@ -31,6 +31,7 @@ __all__ = [
     "ParamLayout",
     "Regularizer",
     "Result",
+    "build_engine",
     "load_dataset",
     "make",
     "partition",

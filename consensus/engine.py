@@ -114,7 +114,7 @@ class Engine:
         """The exact average of the agents' parameters, ``(d,)``."""
         return self.mixer.global_sum(self.X) / self.mixer.n_total
 
-    def run(self, rounds: int, *, eval_every: int = 0, on_eval=None) -> list[dict[str, float]]:  # type: ignore[no-untyped-def]
+    def run(self, rounds: int, *, eval_every: int = 0, on_eval=None) -> list[dict[str, float]]:
         """Run ``rounds`` rounds, evaluating every ``eval_every`` (and at the end)."""
         history = []
         end = self.t + rounds

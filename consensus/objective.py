@@ -107,7 +107,7 @@ class LocalObjective:
             view.copy_(g)
         return G, losses.detach()
 
-    def linearization(self, X: torch.Tensor, batch: Batch):  # type: ignore[no-untyped-def]
+    def linearization(self, X: torch.Tensor, batch: Batch):
         """Outputs at ``X`` with functions ``V -> J V`` and ``U -> J^T U`` (J the output Jacobian).
 
         One forward graph serves every product: ``J^T U`` is a backward pass and

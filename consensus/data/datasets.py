@@ -48,7 +48,7 @@ def _standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, n
     return (X_train - mean) / std, (X_test - mean) / std
 
 
-def _split(X: np.ndarray, y: np.ndarray, classify: bool, seed: int, test_fraction: float = 0.25):  # type: ignore[no-untyped-def]
+def _split(X: np.ndarray, y: np.ndarray, classify: bool, seed: int, test_fraction: float = 0.25):
     from sklearn.model_selection import train_test_split
 
     return train_test_split(
@@ -58,7 +58,7 @@ def _split(X: np.ndarray, y: np.ndarray, classify: bool, seed: int, test_fractio
 
 def _from_sklearn(
     name: str, loader: Callable[..., object], task: str, seed: int, image_shape=None
-) -> Dataset:  # type: ignore[no-untyped-def]
+) -> Dataset:
     bunch = loader()
     X = np.asarray(bunch.data, dtype=np.float64)  # type: ignore[attr-defined]
     y = np.asarray(bunch.target)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +35,9 @@ class _Plan:
 
     send: dict[int, torch.Tensor]  # peer -> local row indices to send
     recv: dict[int, int]  # peer -> number of rows to receive
-    matrix: torch.Tensor  # (n_local, n_local + received rows), columns = own rows then peers' in rank order
+    matrix: (
+        torch.Tensor
+    )  # (n_local, n_local + received rows), columns = own rows then peers' in rank order
     fanout: float
 
 
@@ -135,7 +138,7 @@ class DistributedMixer(Mixer):
         self._plan_cache = (key, plan)
         return plan
 
-    def _wait(self, works: list[tuple[int, dist.Work]], t: int) -> None:
+    def _wait(self, works: list[tuple[int, Any]], t: int) -> None:
         for peer, work in works:
             try:
                 ok = work.wait(self.timeout)
@@ -145,7 +148,9 @@ class DistributedMixer(Mixer):
                     "a peer died or the ranks disagree about the topology"
                 ) from None
             if ok is False:
-                raise ExchangeTimeout(f"round {t}: rank {peer} did not answer within {self.timeout.total_seconds():.0f}s")
+                raise ExchangeTimeout(
+                    f"round {t}: rank {peer} did not answer within {self.timeout.total_seconds():.0f}s"
+                )
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = [x.reshape(x.shape[0], -1) for x in tensors]
@@ -153,17 +158,35 @@ class DistributedMixer(Mixer):
         buffer = flat[0].contiguous() if len(flat) == 1 else torch.cat(flat, dim=1)
         plan = self.plan(t)
         width = buffer.shape[1]
-        inbox = {q: torch.empty(k, width, dtype=buffer.dtype, device=buffer.device) for q, k in plan.recv.items()}
+        inbox = {
+            q: torch.empty(k, width, dtype=buffer.dtype, device=buffer.device)
+            for q, k in plan.recv.items()
+        }
         outbox = {q: buffer.index_select(0, idx) for q, idx in plan.send.items()}
         tag = t % (1 << 20)
+        works: list[tuple[int, Any]]
         if self.nccl:
-            ops = [dist.P2POp(dist.irecv, inbox[q], self._global_rank(q), self.group, tag) for q in sorted(inbox)]
-            ops += [dist.P2POp(dist.isend, outbox[q], self._global_rank(q), self.group, tag) for q in sorted(outbox)]
-            works = [(-1, w) for w in dist.batch_isend_irecv(ops)] if ops else []
+            ops = [
+                dist.P2POp(dist.irecv, inbox[q], self._global_rank(q), self.group, tag)
+                for q in sorted(inbox)
+            ]
+            ops += [
+                dist.P2POp(dist.isend, outbox[q], self._global_rank(q), self.group, tag)
+                for q in sorted(outbox)
+            ]
+            works = (
+                [(-1, w) for w in dist.batch_isend_irecv(ops)] if ops else []
+            )  # nccl: one batched call
         else:
             # Receives first, then sends, each non-blocking: no ordering between pairs can deadlock.
-            works = [(q, dist.irecv(inbox[q], src=self._global_rank(q), group=self.group, tag=tag)) for q in sorted(inbox)]
-            works += [(q, dist.isend(outbox[q], dst=self._global_rank(q), group=self.group, tag=tag)) for q in sorted(outbox)]
+            works = [
+                (q, dist.irecv(inbox[q], src=self._global_rank(q), group=self.group, tag=tag))
+                for q in sorted(inbox)
+            ]
+            works += [
+                (q, dist.isend(outbox[q], dst=self._global_rank(q), group=self.group, tag=tag))
+                for q in sorted(outbox)
+            ]
         self._wait(works, t)
         full = torch.cat([buffer, *[inbox[q] for q in sorted(inbox)]]) if inbox else buffer
         mixed = plan.matrix @ full

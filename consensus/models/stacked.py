@@ -52,7 +52,7 @@ def stacked_forward(module: nn.Module) -> StackedForward:
     check_stackable(module)
     native = getattr(module, "stacked_forward", None)
     if callable(native):
-        return native  # type: ignore[no-any-return]
+        return native
 
     def call(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(module, params, (x,))

@@ -71,7 +71,9 @@ def is_valid(root: Path, t: int, rank: int) -> bool:
 
 def load(root: Path, t: int, rank: int) -> dict[str, Any]:
     """Read rank's checkpoint of round ``t`` (``weights_only``: nothing is unpickled)."""
-    return torch.load(round_dir(root, t) / f"rank_{rank:05d}.pt", weights_only=True, map_location="cpu")
+    return torch.load(
+        round_dir(root, t) / f"rank_{rank:05d}.pt", weights_only=True, map_location="cpu"
+    )
 
 
 def rounds_on_disk(root: Path) -> list[int]:

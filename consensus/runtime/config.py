@@ -25,39 +25,77 @@ def _f(default: Any, help: str, *, algorithm: bool = False, flag: bool = True) -
 class RunConfig:
     """Everything that defines a run. Flags and ``--config file.toml`` set the same fields; flags win."""
 
-    topology: str = _f("ring", "topology spec: a built-in name with parameters (torus:rows=4,cols=8), a graph file, or module:function")
+    topology: str = _f(
+        "ring",
+        "topology spec: a built-in name with parameters (torus:rows=4,cols=8), a graph file, or module:function",
+    )
     agents: int = _f(8, "number of agents")
-    algorithm: str = _f("next", "next, gradient_tracking, dsgd, dgd, extra, nids, push_sum, local_sgd or centralized")
+    algorithm: str = _f(
+        "next",
+        "next, gradient_tracking, dsgd, dgd, extra, nids, push_sum, local_sgd or centralized",
+    )
     model: str = _f("mlp", "linear, logistic, mlp, mlp2, cnn or resnet")
-    dataset: str = _f("digits", "digits, breast_cancer, wine, iris or diabetes (bundled with scikit-learn)")
-    data: str | None = _f(None, "a .npz file with X and y (optionally X_test, y_test); overrides --dataset")
-    partition: str = _f("iid", "how data is split: iid, label[:K] (K label shards per agent) or dirichlet:ALPHA")
+    dataset: str = _f(
+        "digits", "digits, breast_cancer, wine, iris or diabetes (bundled with scikit-learn)"
+    )
+    data: str | None = _f(
+        None, "a .npz file with X and y (optionally X_test, y_test); overrides --dataset"
+    )
+    partition: str = _f(
+        "iid", "how data is split: iid, label[:K] (K label shards per agent) or dirichlet:ALPHA"
+    )
     rounds: int = _f(300, "communication rounds")
-    batch_size: int = _f(32, "samples per agent per round; 0 = each agent's whole shard (deterministic)")
+    batch_size: int = _f(
+        32, "samples per agent per round; 0 = each agent's whole shard (deterministic)"
+    )
     lr: float | None = _f(None, "step size (all algorithms but next; default 0.1)", algorithm=True)
     momentum: float | None = _f(None, "momentum (dsgd, local_sgd, centralized)", algorithm=True)
-    tau: float | None = _f(None, "next: proximal weight of the surrogate (default 3.0)", algorithm=True)
-    alpha0: float | None = _f(None, "next: initial convex-combination step alpha[0] (default 1.0)", algorithm=True)
-    eps: float | None = _f(None, "next: decay alpha[t] = alpha[t-1](1 - eps alpha[t-1]) (default 0: constant)", algorithm=True)
-    surrogate: str | None = _f(None, "next: linear, partial or block (default linear)", algorithm=True)
-    inner_steps: int | None = _f(None, "next: inner steps of the partial/block surrogate (default 10)", algorithm=True)
-    every: int | None = _f(None, "local_sgd: average every this many rounds (default 8)", algorithm=True)
+    tau: float | None = _f(
+        None, "next: proximal weight of the surrogate (default 3.0)", algorithm=True
+    )
+    alpha0: float | None = _f(
+        None, "next: initial convex-combination step alpha[0] (default 1.0)", algorithm=True
+    )
+    eps: float | None = _f(
+        None,
+        "next: decay alpha[t] = alpha[t-1](1 - eps alpha[t-1]) (default 0: constant)",
+        algorithm=True,
+    )
+    surrogate: str | None = _f(
+        None, "next: linear, partial or block (default linear)", algorithm=True
+    )
+    inner_steps: int | None = _f(
+        None, "next: inner steps of the partial/block surrogate (default 10)", algorithm=True
+    )
+    every: int | None = _f(
+        None, "local_sgd: average every this many rounds (default 8)", algorithm=True
+    )
     reg: str = _f("none", "regularizer: none, l2:LAM, l1:LAM or elastic:L1,L2")
-    global_every: int = _f(0, "replace gossip by an exact average every H rounds (Gossip-PGA); 0 = never")
+    global_every: int = _f(
+        0, "replace gossip by an exact average every H rounds (Gossip-PGA); 0 = never"
+    )
     eval_every: int = _f(20, "evaluate (and log a line) every this many rounds")
     seed: int = _f(0, "seed of data split, initialisation, batches and random topologies")
     dtype: str = _f("float32", "float32 or float64")
     device: str = _f("cpu", "cpu or cuda (cuda uses nccl, one GPU per process)")
     out: str | None = _f(None, "results directory (default runs/ALGORITHM-TOPOLOGY-nAGENTS-sSEED)")
-    checkpoint_every: int = _f(50, "checkpoint every K rounds (0 = never); used by --resume and torchrun restarts")
+    checkpoint_every: int = _f(
+        50, "checkpoint every K rounds (0 = never); used by --resume and torchrun restarts"
+    )
     resume: bool = _f(False, "continue the run in --out from its newest complete checkpoint")
     timeout: float = _f(300.0, "seconds any exchange with a peer may take before the run stops")
     init: str = _f("same", "initial parameters: same for all agents, or independent per agent")
-    config: str | None = _f(None, "a TOML file setting any of these fields (flags given explicitly win)", flag=True)
+    config: str | None = _f(
+        None, "a TOML file setting any of these fields (flags given explicitly win)", flag=True
+    )
 
     def algorithm_options(self) -> dict[str, Any]:
         """The algorithm flags that were set."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["algorithm"] and getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.metadata["algorithm"] and getattr(self, f.name) is not None
+        }
 
     def results_dir(self) -> Path:
         """The resolved results directory."""
@@ -96,9 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         kind = _type_of(f)
         if kind is bool:
-            parser.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"])
+            parser.add_argument(
+                flag, action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"]
+            )
         else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(), help=f.metadata["help"] + f" (default: {f.default})")
+            parser.add_argument(
+                flag,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar=f.name.upper(),
+                help=f.metadata["help"] + f" (default: {f.default})",
+            )
     return parser
 
 
@@ -116,7 +162,9 @@ def load_toml(path: str) -> dict[str, Any]:
     for key, value in raw.items():
         name = key.replace("-", "_")
         if name not in known or name == "config":
-            raise ConfigError(f"{p}: unknown field {key!r}; fields are the long flags, e.g. topology, agents, rounds")
+            raise ConfigError(
+                f"{p}: unknown field {key!r}; fields are the long flags, e.g. topology, agents, rounds"
+            )
         kind = _type_of(known[name])
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)

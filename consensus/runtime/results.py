@@ -28,7 +28,9 @@ def _clean(value: Any) -> Any:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({k: _clean(v) for k, v in data.items()}, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(
+        json.dumps({k: _clean(v) for k, v in data.items()}, indent=2, sort_keys=True) + "\n"
+    )
     os.replace(tmp, path)
 
 
@@ -80,7 +82,10 @@ def plot_runs(folders: Sequence[Path], path: Path, labels: Sequence[str] | None 
         for col, (key, title, log) in enumerate(CURVES):
             if key == "test_accuracy" and key not in rows[0]:
                 key, title = "test_mse", "test MSE of x_bar"
-            for row_axis, x_key, x_label in ((0, "round", "round"), (1, "bytes_per_agent", "bytes sent per agent")):
+            for row_axis, x_key, x_label in (
+                (0, "round", "round"),
+                (1, "bytes_per_agent", "bytes sent per agent"),
+            ):
                 ax = axes[row_axis, col]
                 xs = [r[x_key] for r in rows if r.get(key) is not None]
                 ys = [r[key] for r in rows if r.get(key) is not None]

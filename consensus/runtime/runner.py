@@ -47,9 +47,17 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
     device = device_for(config.device, launch)
     dtype = resolve_dtype(config.dtype)
     if launch.world > config.agents:
-        raise ConfigError(f"{launch.world} processes but only {config.agents} agents; use --agents >= {launch.world}")
+        raise ConfigError(
+            f"{launch.world} processes but only {config.agents} agents; use --agents >= {launch.world}"
+        )
     algorithm = make(config.algorithm, **_options_for(config))
-    problem = make_problem(config.data or config.dataset, config.model, agents=config.agents, partition_scheme=config.partition, seed=config.seed)
+    problem = make_problem(
+        config.data or config.dataset,
+        config.model,
+        agents=config.agents,
+        partition_scheme=config.partition,
+        seed=config.seed,
+    )
     try:
         schedule = topologies.get(config.topology, config.agents, seed=config.seed)
     except TopologyError as err:
@@ -60,15 +68,30 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
     resume = config.resume or launch.restarted
     previous = out / "config.json"
     if previous.is_file() and not resume:
-        raise ConfigError(f"{out} holds another run; pass --resume to continue it or choose another --out")
+        raise ConfigError(
+            f"{out} holds another run; pass --resume to continue it or choose another --out"
+        )
     if resume and previous.is_file():
         old = json.loads(previous.read_text())
-        changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE and old.get(k) != v)
+        changed = sorted(
+            k for k, v in config.to_dict().items() if k not in _RESUMABLE and old.get(k) != v
+        )
         if changed:
-            raise ConfigError(f"--resume with a different configuration ({', '.join(changed)}); use the original values")
+            raise ConfigError(
+                f"--resume with a different configuration ({', '.join(changed)}); use the original values"
+            )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")
-    return {"device": device, "dtype": dtype, "algorithm": algorithm, "problem": problem, "schedule": schedule, "reg": reg, "out": out, "resume": resume}
+    return {
+        "device": device,
+        "dtype": dtype,
+        "algorithm": algorithm,
+        "problem": problem,
+        "schedule": schedule,
+        "reg": reg,
+        "out": out,
+        "resume": resume,
+    }
 
 
 def _options_for(config: RunConfig) -> dict[str, Any]:
@@ -82,7 +105,9 @@ def _options_for(config: RunConfig) -> dict[str, Any]:
     options = config.algorithm_options()
     for name in options:
         if name not in accepted:
-            raise ConfigError(f"--{name.replace('_', '-')} does not apply to {config.algorithm}; it takes {', '.join(sorted(accepted))}")
+            raise ConfigError(
+                f"--{name.replace('_', '-')} does not apply to {config.algorithm}; it takes {', '.join(sorted(accepted))}"
+            )
     return options
 
 
@@ -92,7 +117,9 @@ def _agree_on_resume_round(root: Path, launch: Launch, device: torch.device) -> 
     if dist.is_initialized():
         count = torch.tensor([len(candidates)], device=device)
         dist.broadcast(count, 0)
-        listing = torch.tensor(candidates if launch.rank == 0 else [0] * int(count), dtype=torch.int64, device=device)
+        listing = torch.tensor(
+            candidates if launch.rank == 0 else [0] * int(count), dtype=torch.int64, device=device
+        )
         if int(count):
             dist.broadcast(listing, 0)
         candidates = listing.tolist()
@@ -107,7 +134,9 @@ def _agree_on_resume_round(root: Path, launch: Launch, device: torch.device) -> 
 
 def _restore(engine: Engine, payload: dict[str, Any]) -> None:
     if not np.array_equal(payload["agent_ids"].numpy(), engine.mixer.agent_ids):
-        raise ConfigError("the checkpoint was written with another process layout; resume with the same number of processes")
+        raise ConfigError(
+            "the checkpoint was written with another process layout; resume with the same number of processes"
+        )
     engine.X = payload["X"].to(engine.X.device, engine.X.dtype)
     engine.state = {k: v.to(engine.X.device) for k, v in payload["state"].items()}
     engine.t = int(payload["round"])
@@ -127,7 +156,11 @@ def _payload(engine: Engine) -> dict[str, Any]:
 
 
 def _line(m: dict[str, float]) -> str:
-    acc = f"test acc {m['test_accuracy']:.4f}" if "test_accuracy" in m else f"test mse {m.get('test_mse', float('nan')):.4g}"
+    acc = (
+        f"test acc {m['test_accuracy']:.4f}"
+        if "test_accuracy" in m
+        else f"test mse {m.get('test_mse', float('nan')):.4g}"
+    )
     return (
         f"round {int(m['round']):>6d} | loss {m['loss']:.5g} | {acc} | consensus {m['consensus_error']:.3g} | "
         f"{m['bytes_per_agent'] / 1e6:.3g} MB/agent"
@@ -148,7 +181,9 @@ def run(config: RunConfig) -> dict[str, Any]:
         from ..mixers.distributed import DistributedMixer, contiguous_blocks
 
         blocks = contiguous_blocks(config.agents, world)
-        mixer = DistributedMixer(schedule, blocks, device=device, dtype=dtype, timeout=config.timeout)
+        mixer = DistributedMixer(
+            schedule, blocks, device=device, dtype=dtype, timeout=config.timeout
+        )
         agent_ids = blocks[rank]
     else:
         mixer = InProcessMixer(schedule, dtype=dtype, device=device)
@@ -172,7 +207,13 @@ def run(config: RunConfig) -> dict[str, Any]:
     if dist.is_initialized():
         dist.barrier()
     t0 = time.perf_counter()
-    bar = tqdm(total=config.rounds, initial=engine.t, disable=rank != 0, desc=f"{algorithm.name} on {schedule.name}", leave=False)
+    bar = tqdm(
+        total=config.rounds,
+        initial=engine.t,
+        disable=rank != 0,
+        desc=f"{algorithm.name} on {schedule.name}",
+        leave=False,
+    )
     if start_round is not None and rank == 0:
         tqdm.write(f"resumed from the checkpoint of round {start_round} in {out}")
     while engine.t < config.rounds:
@@ -197,9 +238,13 @@ def run(config: RunConfig) -> dict[str, Any]:
     average = engine.average()
     summary: dict[str, Any] = {}
     if rank == 0:
-        model = ParamLayout.of(problem.module).load(problem.module, average.to(next(problem.module.parameters()).dtype).cpu())
+        model = ParamLayout.of(problem.module).load(
+            problem.module, average.to(next(problem.module.parameters()).dtype).cpu()
+        )
         results.save_model(out / "final_model.pt", model)
-        results.plot_runs([out], out / "curves.png", labels=[f"{algorithm.name} on {schedule.name}"])
+        results.plot_runs(
+            [out], out / "curves.png", labels=[f"{algorithm.name} on {schedule.name}"]
+        )
         final = results.read_metrics(out)[-1]
         summary = {**final, "wall_time": time.perf_counter() - t0, "processes": world, "rounds": config.rounds,
                    "bytes_per_agent": final["bytes_per_agent"], "resumed_from": start_round}  # fmt: skip

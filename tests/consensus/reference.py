@@ -43,5 +43,11 @@ def ridge_objective(X: np.ndarray, y: np.ndarray, lam: float):  # type: ignore[n
 
 def minimize(fun, dim: int) -> np.ndarray:  # type: ignore[no-untyped-def]
     """L-BFGS to a tight tolerance; the pooled optimum."""
-    res = so.minimize(fun, np.zeros(dim), jac=True, method="L-BFGS-B", options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 20000})
+    res = so.minimize(
+        fun,
+        np.zeros(dim),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 20000},
+    )
     return np.asarray(res.x)

@@ -38,7 +38,14 @@ CASES: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kwargs", "message"), CASES)
 def test_bad_input_gives_one_line_config_error(kwargs: dict[str, Any], message: str) -> None:
-    options = {"topology": "ring", "algorithm": "dsgd", "agents": 8, "dataset": "iris", "model": "logistic", "rounds": 2}
+    options = {
+        "topology": "ring",
+        "algorithm": "dsgd",
+        "agents": 8,
+        "dataset": "iris",
+        "model": "logistic",
+        "rounds": 2,
+    }
     options.update(kwargs)
     with pytest.raises(consensus.ConfigError) as info:
         consensus.train(**options)
@@ -50,4 +57,14 @@ def test_bad_input_gives_one_line_config_error(kwargs: dict[str, Any], message: 
 
 def test_divergence_is_reported_with_the_round() -> None:
     with pytest.raises(consensus.NonFiniteError, match="round"):
-        consensus.train("ring", "dgd", agents=4, dataset="diabetes", model="linear", rounds=200, batch_size=0, lr=50.0, eval_every=10)
+        consensus.train(
+            "ring",
+            "dgd",
+            agents=4,
+            dataset="diabetes",
+            model="linear",
+            rounds=200,
+            batch_size=0,
+            lr=50.0,
+            eval_every=10,
+        )

@@ -17,7 +17,13 @@ SMALL = {"next": {"tau": 2.0}}
 
 
 def _context(n: int, mixer: consensus.InProcessMixer, t: int = 0) -> Context:
-    return Context(t=t, mix=partial(mixer.mix, t), global_mean=mixer.global_mean, reg=Regularizer(l2=0.01), n_total=n)
+    return Context(
+        t=t,
+        mix=partial(mixer.mix, t),
+        global_mean=mixer.global_mean,
+        reg=Regularizer(l2=0.01),
+        n_total=n,
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,7 +61,9 @@ def _run(name: str, *, seed: int = 0, blocks: int = 1) -> consensus.Result:
 def test_same_seed_same_result_and_another_seed_differs(name: str) -> None:
     a, b, c = _run(name), _run(name), _run(name, seed=1)
     assert torch.equal(a.X, b.X)
-    assert a.metrics == [{**m, "wall_time": a.metrics[i]["wall_time"]} for i, m in enumerate(b.metrics)]
+    assert a.metrics == [
+        {**m, "wall_time": a.metrics[i]["wall_time"]} for i, m in enumerate(b.metrics)
+    ]
     assert not torch.equal(a.X, c.X)
 
 
@@ -71,13 +79,19 @@ def test_agents_in_one_block_or_several_give_the_same_trajectory(name: str) -> N
 @pytest.mark.parametrize("name", [n for n in NAMES if "symmetric" in ALGORITHMS[n].requires])
 def test_algorithms_needing_symmetric_weights_refuse_a_nonsymmetric_schedule(name: str) -> None:
     with pytest.raises(consensus.ConfigError) as info:
-        consensus.train("one_peer_exponential", name, agents=8, dataset="iris", model="logistic", rounds=1)
+        consensus.train(
+            "one_peer_exponential", name, agents=8, dataset="iris", model="logistic", rounds=1
+        )
     message = str(info.value)
     assert "\n" not in message and "symmetric" in message and name in message
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "doubly_stochastic" in ALGORITHMS[n].requires])
-def test_algorithms_needing_doubly_stochastic_weights_refuse_a_directed_irregular_graph(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if "doubly_stochastic" in ALGORITHMS[n].requires]
+)
+def test_algorithms_needing_doubly_stochastic_weights_refuse_a_directed_irregular_graph(
+    name: str,
+) -> None:
     import networkx as nx
 
     graph = nx.DiGraph([(0, 1), (1, 2), (2, 0), (0, 2)])

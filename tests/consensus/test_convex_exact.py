@@ -22,7 +22,9 @@ EXACT = {
 }
 
 
-def relative_error(problem: ConvexProblem, topology: str, algorithm: str, rounds: int, **options: float) -> float:
+def relative_error(
+    problem: ConvexProblem, topology: str, algorithm: str, rounds: int, **options: float
+) -> float:
     result = consensus.train(
         topology,
         algorithm,
@@ -46,7 +48,9 @@ def relative_error(problem: ConvexProblem, topology: str, algorithm: str, rounds
 @pytest.mark.slow
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 @pytest.mark.parametrize("algorithm", sorted(EXACT))
-def test_logistic_reaches_pooled_optimum(logistic_problem: ConvexProblem, topology: str, algorithm: str) -> None:
+def test_logistic_reaches_pooled_optimum(
+    logistic_problem: ConvexProblem, topology: str, algorithm: str
+) -> None:
     err = relative_error(logistic_problem, topology, algorithm, 1200, **EXACT[algorithm])
     assert err <= 1e-6, f"{algorithm} on {topology}: relative error {err:.2e}"
 
@@ -54,19 +58,36 @@ def test_logistic_reaches_pooled_optimum(logistic_problem: ConvexProblem, topolo
 @pytest.mark.slow
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 @pytest.mark.parametrize("algorithm", sorted(EXACT))
-def test_ridge_reaches_pooled_optimum(ridge_problem: ConvexProblem, topology: str, algorithm: str) -> None:
-    options = {k: (v / 2 if k == "lr" else v * 2 if k == "tau" else v) for k, v in EXACT[algorithm].items()}
+def test_ridge_reaches_pooled_optimum(
+    ridge_problem: ConvexProblem, topology: str, algorithm: str
+) -> None:
+    options = {
+        k: (v / 2 if k == "lr" else v * 2 if k == "tau" else v) for k, v in EXACT[algorithm].items()
+    }
     err = relative_error(ridge_problem, topology, algorithm, 1200, **options)
     assert err <= 1e-6, f"{algorithm} on {topology}: relative error {err:.2e}"
 
 
-def test_next_partial_linearization_is_exact_on_a_linear_model(logistic_problem: ConvexProblem) -> None:
+def test_next_partial_linearization_is_exact_on_a_linear_model(
+    logistic_problem: ConvexProblem,
+) -> None:
     # For a linear model the partially linearized surrogate is the local loss itself.
-    err = relative_error(logistic_problem, "ring", "next", 300, tau=1.0, alpha0=1.0, surrogate="partial", inner_steps=20)
+    err = relative_error(
+        logistic_problem,
+        "ring",
+        "next",
+        300,
+        tau=1.0,
+        alpha0=1.0,
+        surrogate="partial",
+        inner_steps=20,
+    )
     assert err <= 1e-6
 
 
-def test_dgd_with_constant_step_is_biased_and_the_bias_shrinks_with_the_step(logistic_problem: ConvexProblem) -> None:
+def test_dgd_with_constant_step_is_biased_and_the_bias_shrinks_with_the_step(
+    logistic_problem: ConvexProblem,
+) -> None:
     big = relative_error_dgd(logistic_problem, 0.4)
     small = relative_error_dgd(logistic_problem, 0.1)
     assert big > 1e-2, "DGD should not reach the optimum with a constant step"

@@ -53,18 +53,27 @@ def test_npz_with_and_without_test_split(tmp_path) -> None:  # type: ignore[no-u
     X, y = rng.normal(size=(80, 3)), rng.integers(0, 2, 80)
     np.savez(tmp_path / "a.npz", X=X, y=y)
     np.savez(tmp_path / "b.npz", X=X, y=y, X_test=X[:10], y_test=y[:10])
-    a, b = consensus.load_dataset(str(tmp_path / "a.npz")), consensus.load_dataset(str(tmp_path / "b.npz"))
+    a, b = (
+        consensus.load_dataset(str(tmp_path / "a.npz")),
+        consensus.load_dataset(str(tmp_path / "b.npz")),
+    )
     assert a.task == "classification" and len(a.X_test) == 20
     assert len(b.X_test) == 10 and len(b.X_train) == 80
     np.savez(tmp_path / "r.npz", X=X, y=rng.normal(size=80))
     assert consensus.load_dataset(str(tmp_path / "r.npz")).task == "regression"
-    result = consensus.train("ring", "dsgd", agents=4, dataset=str(tmp_path / "a.npz"), model="logistic", rounds=3)
+    result = consensus.train(
+        "ring", "dsgd", agents=4, dataset=str(tmp_path / "a.npz"), model="logistic", rounds=3
+    )
     assert np.isfinite(result.final["loss"])
 
 
 @pytest.mark.parametrize(
     ("arrays", "message"),
-    [({"X": np.zeros((4, 2))}, "no array 'y'"), ({"y": np.zeros(4)}, "no array 'X'"), ({"X": np.zeros((4, 2)), "y": np.zeros(3)}, "as many rows")],
+    [
+        ({"X": np.zeros((4, 2))}, "no array 'y'"),
+        ({"y": np.zeros(4)}, "no array 'X'"),
+        ({"X": np.zeros((4, 2)), "y": np.zeros(3)}, "as many rows"),
+    ],
 )
 def test_bad_npz_files_are_refused(tmp_path, arrays: dict, message: str) -> None:  # type: ignore[no-untyped-def]
     np.savez(tmp_path / "bad.npz", **arrays)

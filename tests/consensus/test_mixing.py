@@ -14,12 +14,16 @@ from consensus.mixers import InProcessMixer
 
 @settings(max_examples=25, deadline=None)
 @given(
-    spec=st.sampled_from(["ring", "torus", "erdos_renyi:p=0.4", "random_matching", "link_failure:base=torus,q=0.3"]),
+    spec=st.sampled_from(
+        ["ring", "torus", "erdos_renyi:p=0.4", "random_matching", "link_failure:base=torus,q=0.3"]
+    ),
     n=st.integers(min_value=2, max_value=40),
     t=st.integers(min_value=0, max_value=500),
     seed=st.integers(min_value=0, max_value=1000),
 )
-def test_mixing_preserves_the_average_under_doubly_stochastic_weights(spec: str, n: int, t: int, seed: int) -> None:
+def test_mixing_preserves_the_average_under_doubly_stochastic_weights(
+    spec: str, n: int, t: int, seed: int
+) -> None:
     mixer = InProcessMixer(topologies.get(spec, n, seed=seed), dtype=torch.float64)
     x = torch.randn(n, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     (y,) = mixer.mix(t, x)
@@ -31,7 +35,7 @@ def test_dense_and_sparse_products_agree() -> None:
     sparse = InProcessMixer(schedule, dtype=torch.float64)
     x = torch.randn(300, 5, dtype=torch.float64)
     dense = torch.as_tensor(schedule.dense(0)) @ x
-    assert not sparse.matrix(0)[0].layout == torch.strided  # n > 128 goes sparse
+    assert sparse.matrix(0)[0].layout != torch.strided  # n > 128 goes sparse
     torch.testing.assert_close(sparse.mix(0, x)[0], dense, rtol=0, atol=1e-12)
 
 

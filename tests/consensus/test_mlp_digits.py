@@ -26,13 +26,20 @@ def accuracies() -> dict[str, dict[str, float]]:
         out[name] = result.final
     print("\nalgorithm          test acc  train acc  loss     grad evals/agent")
     for name, final in out.items():
-        print(f"{name:18s} {final['test_accuracy']:.4f}    {final['train_accuracy']:.4f}     {final['loss']:.4f}   {final['grad_evals_per_agent']:.0f}")
+        print(
+            f"{name:18s} {final['test_accuracy']:.4f}    {final['train_accuracy']:.4f}     {final['loss']:.4f}   {final['grad_evals_per_agent']:.0f}"
+        )
     return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["next", "gradient_tracking"])
-def test_within_two_points_of_centralized(accuracies: dict[str, dict[str, float]], name: str) -> None:
+def test_within_two_points_of_centralized(
+    accuracies: dict[str, dict[str, float]], name: str
+) -> None:
     ours, ref = accuracies[name], accuracies["centralized"]
     assert ours["grad_evals_per_agent"] == ref["grad_evals_per_agent"]
-    assert ours["test_accuracy"] >= ref["test_accuracy"] - 0.02, (ours["test_accuracy"], ref["test_accuracy"])
+    assert ours["test_accuracy"] >= ref["test_accuracy"] - 0.02, (
+        ours["test_accuracy"],
+        ref["test_accuracy"],
+    )

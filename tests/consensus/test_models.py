@@ -33,12 +33,23 @@ def test_any_module_runs_through_vmap() -> None:
     layout = ParamLayout.of(module)
     X = torch.randn(3, layout.dim, dtype=torch.float64)
     x = torch.randn(3, 4, 6, dtype=torch.float64)
-    torch.testing.assert_close(stacked_forward(module)(layout.views(X), x), _per_agent_outputs(module, X, x))
+    torch.testing.assert_close(
+        stacked_forward(module)(layout.views(X), x), _per_agent_outputs(module, X, x)
+    )
 
 
 def test_a_user_module_trains() -> None:
     module = nn.Sequential(nn.Linear(13, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 3))
-    result = consensus.train("ring", "gradient_tracking", agents=4, dataset="wine", model=module, rounds=60, lr=0.2, eval_every=60)
+    result = consensus.train(
+        "ring",
+        "gradient_tracking",
+        agents=4,
+        dataset="wine",
+        model=module,
+        rounds=60,
+        lr=0.2,
+        eval_every=60,
+    )
     assert result.final["test_accuracy"] > 0.85
     assert isinstance(result.model, nn.Sequential)
 
@@ -61,7 +72,9 @@ def test_layout_round_trip() -> None:
 
 
 def test_average_model_is_a_loadable_state_dict(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = consensus.train("ring", "next", agents=4, dataset="digits", model="cnn", rounds=3, eval_every=3, tau=2.0)
+    result = consensus.train(
+        "ring", "next", agents=4, dataset="digits", model="cnn", rounds=3, eval_every=3, tau=2.0
+    )
     path = tmp_path / "model.pt"
     torch.save(result.model.state_dict(), path)
     state = torch.load(path, weights_only=True)

@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.distributed, pytest.mark.timeout(600)]
 @pytest.mark.parametrize("topology", ["random_matching", "link_failure:base=torus,q=0.3"])
 def test_thousands_of_time_varying_rounds(tmp_path: Path, topology: str) -> None:
     rounds, n = 2000, 10
-    parts = spawn(workers.long_exchange, 4, tmp_path, {"agents": n, "topology": topology, "rounds": rounds})
+    parts = spawn(
+        workers.long_exchange, 4, tmp_path, {"agents": n, "topology": topology, "rounds": rounds}
+    )
     mixer = InProcessMixer(topologies.get(topology, n, seed=3), dtype=torch.float64)
     gen = np.random.default_rng(0)
     x, y = torch.as_tensor(gen.normal(size=(n, 3))), torch.as_tensor(gen.normal(size=(n, 2)))
@@ -37,7 +39,10 @@ def test_a_dead_peer_ends_the_run_with_a_message(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=workers.dies_early, args=(r, 2, str(tmp_path / "rdzv"), str(out), {})) for r in range(2)]
+    procs = [
+        ctx.Process(target=workers.dies_early, args=(r, 2, str(tmp_path / "rdzv"), str(out), {}))
+        for r in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -22,7 +22,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("topology", "algorithm", "dtype", "tol"), CASES)
-def test_processes_match_the_simulator(tmp_path: Path, topology: str, algorithm: str, dtype: str, tol: float) -> None:
+def test_processes_match_the_simulator(
+    tmp_path: Path, topology: str, algorithm: str, dtype: str, tol: float
+) -> None:
     options = {
         "topology": topology, "algorithm": algorithm, "agents": 8, "dataset": "wine", "model": "mlp", "rounds": 25,
         "batch_size": 6, "dtype": dtype, "seed": 5, "global_every": 10, "reg": "l2:0.01",

@@ -15,7 +15,13 @@ def init(rank: int, world: int, rendezvous: str) -> None:
     """Join a gloo group through a file:// rendezvous (no ports)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{rendezvous}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=60),
+    )
 
 
 def train_block(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
@@ -44,7 +50,9 @@ def train_block(rank: int, world: int, rendezvous: str, out: str, options: dict[
     dist.destroy_process_group()
 
 
-def long_exchange(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+def long_exchange(
+    rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]
+) -> None:
     """Thousands of rounds of time-varying gossip on small buffers; save the final rows."""
     init(rank, world, rendezvous)
     import topologies

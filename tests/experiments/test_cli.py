@@ -13,7 +13,18 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = str(ROOT / "experiments" / "run.py")
-SMALL = ["--agents", "4", "--dataset", "wine", "--rounds", "30", "--eval-every", "10", "--batch-size", "8"]
+SMALL = [
+    "--agents",
+    "4",
+    "--dataset",
+    "wine",
+    "--rounds",
+    "30",
+    "--eval-every",
+    "10",
+    "--batch-size",
+    "8",
+]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = pytest.mark.timeout(600)
@@ -26,12 +37,32 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def python_run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, RUN, *args], cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=500)
+    return subprocess.run(
+        [sys.executable, RUN, *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
 
 
-def torchrun(nproc: int, *args: str, cwd: Path, restarts: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", f"--max-restarts={restarts}", RUN, *args]
-    return subprocess.run(cmd, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=500)
+def torchrun(
+    nproc: int, *args: str, cwd: Path, restarts: int = 0, **env: str
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        f"--max-restarts={restarts}",
+        RUN,
+        *args,
+    ]
+    return subprocess.run(
+        cmd, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=500
+    )
 
 
 def model(folder: Path) -> dict[str, torch.Tensor]:
@@ -55,13 +86,32 @@ def python_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_results_directory_file_by_file(python_results: Path) -> None:
     names = sorted(p.name for p in python_results.iterdir())
-    assert names == ["checkpoints", "config.json", "curves.png", "final_model.pt", "metrics.jsonl", "summary.json", "topology.png"]
+    assert names == [
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "final_model.pt",
+        "metrics.jsonl",
+        "summary.json",
+        "topology.png",
+    ]
     config = json.loads((python_results / "config.json").read_text())
     assert config["topology"] == "ring" and config["agents"] == 4 and config["processes"] == 1
     assert config["algorithm_options"]["tau"] == 3.0 and config["weights"] == "metropolis"
-    rows = [json.loads(line) for line in (python_results / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (python_results / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["round"] for r in rows] == [10, 20, 30]
-    for key in ("loss", "grad_norm", "train_accuracy", "test_accuracy", "agents_test_accuracy", "consensus_error", "bytes_per_agent", "step_size"):
+    for key in (
+        "loss",
+        "grad_norm",
+        "train_accuracy",
+        "test_accuracy",
+        "agents_test_accuracy",
+        "consensus_error",
+        "bytes_per_agent",
+        "step_size",
+    ):
         assert key in rows[-1]
     summary = json.loads((python_results / "summary.json").read_text())
     assert summary["rounds"] == 30 and summary["wall_time"] > 0 and summary["test_accuracy"] > 0.8
@@ -69,7 +119,10 @@ def test_results_directory_file_by_file(python_results: Path) -> None:
     assert set(state) == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"}
     for png in ("topology.png", "curves.png"):
         assert (python_results / png).read_bytes()[:8] == PNG
-    assert sorted(p.name for p in (python_results / "checkpoints").iterdir()) == ["round_000010", "round_000020"]
+    assert sorted(p.name for p in (python_results / "checkpoints").iterdir()) == [
+        "round_000010",
+        "round_000020",
+    ]
 
 
 @pytest.mark.distributed
@@ -82,15 +135,28 @@ def test_torchrun_gives_the_simulators_model(tmp_path: Path, python_results: Pat
 
 @pytest.mark.distributed
 def test_killed_worker_is_restarted_and_the_run_ends_as_if_uninterrupted(tmp_path: Path) -> None:
-    args = [*SMALL, "--topology", "link_failure:base=ring,q=0.3", "--checkpoint-every", "10", "--dtype", "float64"]
+    args = [
+        *SMALL,
+        "--topology",
+        "link_failure:base=ring,q=0.3",
+        "--checkpoint-every",
+        "10",
+        "--dtype",
+        "float64",
+    ]
     clean = torchrun(2, *args, "--out", "clean", cwd=tmp_path)
     assert clean.returncode == 0, clean.stderr[-2000:]
     killed = torchrun(2, *args, "--out", "killed", cwd=tmp_path, restarts=1, CONCORD_FAULT="25:1")
     (tmp_path / "killed.log").write_text(killed.stdout + killed.stderr)
-    assert killed.returncode == 0, "\n".join(ln for ln in killed.stderr.splitlines() if "it/s" not in ln)[-4000:]
+    assert killed.returncode == 0, "\n".join(
+        ln for ln in killed.stderr.splitlines() if "it/s" not in ln
+    )[-4000:]
     assert "resumed from the checkpoint of round 20" in killed.stdout + killed.stderr
     assert_same_model(tmp_path / "clean", tmp_path / "killed", 0.0)
-    rounds = [json.loads(line)["round"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    rounds = [
+        json.loads(line)["round"]
+        for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert rounds == [10, 20, 30]
 
 
@@ -126,12 +192,16 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD)
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     (tmp_path / "split.edgelist").write_text("0 1\n2 3\n")
     proc = python_run(*SMALL, "--out", "res", *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 or lines[-1].startswith("run.py: error") or "usage:" in proc.stderr, proc.stderr
+    assert len(lines) == 1 or lines[-1].startswith("run.py: error") or "usage:" in proc.stderr, (
+        proc.stderr
+    )
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "res").exists()
@@ -148,7 +218,9 @@ def test_npz_without_y_is_refused(tmp_path: Path) -> None:
 def test_a_directory_holding_another_run_needs_resume(tmp_path: Path, python_results: Path) -> None:
     proc = python_run(*SMALL, "--out", str(python_results), "--agents", "5", cwd=tmp_path)
     assert proc.returncode == 2 and "holds another run" in proc.stderr
-    proc = python_run(*SMALL, "--out", str(python_results), "--agents", "5", "--resume", cwd=tmp_path)
+    proc = python_run(
+        *SMALL, "--out", str(python_results), "--agents", "5", "--resume", cwd=tmp_path
+    )
     assert proc.returncode == 2 and "different configuration (agents)" in proc.stderr
 
 
@@ -161,11 +233,20 @@ def test_more_processes_than_agents_is_refused(tmp_path: Path) -> None:
 
 
 def test_toml_config_and_flags_win(tmp_path: Path) -> None:
-    (tmp_path / "run.toml").write_text('topology = "torus"\nagents = 4\nrounds = 50\ndataset = "iris"\nalgorithm = "gradient_tracking"\nlr = 0.2\n')
-    proc = python_run("--config", "run.toml", "--rounds", "10", "--eval-every", "5", "--out", "res", cwd=tmp_path)
+    (tmp_path / "run.toml").write_text(
+        'topology = "torus"\nagents = 4\nrounds = 50\ndataset = "iris"\nalgorithm = "gradient_tracking"\nlr = 0.2\n'
+    )
+    proc = python_run(
+        "--config", "run.toml", "--rounds", "10", "--eval-every", "5", "--out", "res", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "res" / "config.json").read_text())
-    assert (config["topology"], config["rounds"], config["lr"], config["algorithm"]) == ("torus", 10, 0.2, "gradient_tracking")
+    assert (config["topology"], config["rounds"], config["lr"], config["algorithm"]) == (
+        "torus",
+        10,
+        0.2,
+        "gradient_tracking",
+    )
 
 
 def test_divergence_stops_with_the_round_and_keeps_the_checkpoint(tmp_path: Path) -> None:
@@ -177,7 +258,9 @@ def test_divergence_stops_with_the_round_and_keeps_the_checkpoint(tmp_path: Path
     assert "NaN or inf at round" in proc.stderr and "last good checkpoint" in proc.stderr
     kept = sorted(p.name for p in (tmp_path / "res" / "checkpoints").iterdir())
     assert kept, "a good checkpoint should remain"
-    payload = torch.load(next((tmp_path / "res" / "checkpoints" / kept[-1]).glob("*.pt")), weights_only=True)
+    payload = torch.load(
+        next((tmp_path / "res" / "checkpoints" / kept[-1]).glob("*.pt")), weights_only=True
+    )
     assert torch.isfinite(payload["X"]).all()
 
 
