@@ -27,12 +27,6 @@ def edge_arrays(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
     return src, dst
 
 
-def degrees(graph: nx.Graph) -> np.ndarray:
-    """Degree of every node, self-loops excluded (out-degree for a directed graph)."""
-    src, _ = edge_arrays(graph)
-    return np.bincount(src, minlength=graph.number_of_nodes()).astype(np.float64)
-
-
 def csr_from_entries(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> sp.csr_array:
     """The n x n CSR matrix of entries at distinct ``(rows, cols)`` positions.
 
