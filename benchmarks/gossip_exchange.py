@@ -37,6 +37,7 @@ os.environ["MKL_NUM_THREADS"] = "1"
 
 import argparse
 import datetime
+import functools
 import json
 import statistics
 import tempfile
@@ -103,6 +104,14 @@ def _spawn(fn: Callable, world: int, tmp: Path, name: str, *args: object) -> obj
 
 # --------------------------------------------------------------------------- Table A
 
+# Per buffer size: warmup calls, repeats (each after a barrier), calls per repeat.
+_TIMING = {
+    10**4: dict(warmup=10, repeats=21, inner=20),
+    10**5: dict(warmup=5, repeats=15, inner=10),
+    10**6: dict(warmup=2, repeats=7, inner=3),
+    10**7: dict(warmup=1, repeats=3, inner=1),
+}
+
 
 class RawExchange:
     """The minimal hand-written gossip of one round, derived from ``W`` alone."""
@@ -159,17 +168,25 @@ class RawExchange:
         for w in works:
             w.wait()
 
-    def combine(self) -> torch.Tensor:
-        for row, terms in zip(self.out, self.terms, strict=True):
+    def combine(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``out_i = sum_j w_ij x_j`` with ``mul``/``add_``; a new result unless ``out`` is given."""
+        out = torch.empty_like(self.x) if out is None else out
+        for row, terms in zip(out, self.terms, strict=True):
             (w0, src0), *rest = terms
             torch.mul(src0, w0, out=row)
             for w, src in rest:
                 row.add_(src, alpha=w)
-        return self.out
+        return out
 
     def comm_combine(self) -> torch.Tensor:
+        """The exchange and a combine into a new tensor (as ``mix``, which returns new tensors)."""
         self.comm()
         return self.combine()
+
+    def comm_combine_inplace(self) -> torch.Tensor:
+        """The exchange and a combine into one preallocated result, reused every round."""
+        self.comm()
+        return self.combine(self.out)
 
 
 def _table_a_worker(
@@ -195,18 +212,14 @@ def _table_a_worker(
             } and dict(plan.recv) == {q: len(v) for q, v in raw.peers_in.items()}
             # Correctness: the mixer and the raw combine give the same rows (float32 rounding apart).
             diff = float((mixer.mix(0, x)[0] - raw.comm_combine()).abs().max())
-            if size >= 10**7:
-                timing = dict(warmup=1, repeats=3, inner=1)
-            elif size >= 10**6:
-                timing = dict(warmup=2, repeats=7, inner=2)
-            elif size >= 10**5:
-                timing = dict(warmup=3, repeats=11, inner=10)
-            else:
-                timing = dict(warmup=10, repeats=15, inner=50)
-            t = _time_interleaved(
-                {"mixer": lambda: mixer.mix(0, x), "raw": raw.comm, "raw+comb": raw.comm_combine},
-                **timing,
-            )
+            timing = _TIMING[size] if size in _TIMING else dict(warmup=2, repeats=5, inner=1)
+            variants = {
+                "mixer": functools.partial(mixer.mix, 0, x),
+                "raw": raw.comm,
+                "raw+comb": raw.comm_combine,
+                "raw+comb*": raw.comm_combine_inplace,
+            }
+            t = _time_interleaved(variants, **timing)
             checks = torch.tensor([diff, 0.0 if same else 1.0], dtype=torch.float64)
             dist.all_reduce(checks, op=dist.ReduceOp.MAX)
             rows.append(
@@ -221,7 +234,7 @@ def _table_a_worker(
                     "same_plan": bool(checks[1] == 0),
                 }
             )
-            del mixer, raw, x
+            del variants, mixer, raw, x  # free the large buffers before the next size
     if rank == 0:
         Path(out).write_text(json.dumps(rows))
     dist.barrier()
@@ -284,8 +297,13 @@ def main() -> None:
         "--quick", action="store_true", help="1e4 and 1e5 floats only, fewer repeats"
     )
     parser.add_argument("--skip-b", action="store_true", help="Table A only")
+    parser.add_argument(
+        "--sizes", default=None, help="Table A floats per agent, comma-separated (e.g. 1e4,1e6)"
+    )
     args = parser.parse_args()
     sizes = [10**4, 10**5] if args.quick else [10**4, 10**5, 10**6, 10**7]
+    if args.sizes:
+        sizes = [int(float(v)) for v in args.sizes.split(",")]
     world = 4
     began = time.perf_counter()
     print(
@@ -301,7 +319,7 @@ def main() -> None:
         )
         header = (
             f"{'floats':>8} {'agents':>6} {'peers':>5} {'MB out':>7} {'mixer ms':>9} {'raw comm':>9} "
-            f"{'raw+comb':>9} {'ratio':>6} {'goal':>7} {'result':>6}"
+            f"{'raw+comb':>9} {'raw+comb*':>9} {'ratio':>6} {'goal':>7} {'result':>6}"
         )
         print(header)
         print("-" * len(header))
@@ -312,12 +330,16 @@ def main() -> None:
             failed |= not ok
             print(
                 f"{r['floats']:>8.0e} {r['agents']:>6d} {r['peers']:>5d} {r['mb_out']:>7.2f} {r['mixer'] * 1e3:>9.3f} "
-                f"{r['raw'] * 1e3:>9.3f} {r['raw+comb'] * 1e3:>9.3f} {ratio:>5.2f}x {'<= 1.1x':>7} "
+                f"{r['raw'] * 1e3:>9.3f} {r['raw+comb'] * 1e3:>9.3f} {r['raw+comb*'] * 1e3:>9.3f} "
+                f"{ratio:>5.2f}x {'<= 1.1x':>7} "
                 f"{'PASS' if ok else 'FAIL':>6}"
             )
         print(
-            "ratio = mixer / (raw comm + same local combine); 'MB out' = bytes each rank sends per round; "
-            f"repeats {', '.join(str(r['repeats']) for r in rows[: len(sizes)])} per size."
+            "ratio = mixer / raw+comb. raw comm: the exchange alone; raw+comb: the exchange and the\n"
+            "same combine (mul/add_, no matmul) into a new tensor, as mix returns new tensors;\n"
+            "raw+comb*: the same into one preallocated result (info: what a fresh result costs).\n"
+            "'MB out' = bytes each rank sends per round; repeats per size: "
+            f"{', '.join(str(r['repeats']) for r in rows[: len(sizes)])}."
         )
         worst = max(r["diff"] for r in rows)
         print(

@@ -53,15 +53,18 @@ LR = 0.01
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], None]], *, warmup: int, repeats: int, inner: int
+    fns: dict[str, tuple[Callable[[], None], int]], *, warmup: int, repeats: int
 ) -> dict[str, float]:
-    """Median over ``repeats`` of the mean seconds per call (``inner`` calls), variants interleaved."""
-    for fn in fns.values():
+    """Median over ``repeats`` of the mean seconds per call, variants interleaved.
+
+    ``fns`` maps a name to ``(function, calls per sample)``.
+    """
+    for fn, _ in fns.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        for name, fn in fns.items():
+        for name, (fn, inner) in fns.items():
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
@@ -179,22 +182,15 @@ def bench_model(hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, i
     generic = engine_for(sequential_like(template), "dsgd", n, batch)
     loop = LoopBaseline(template, stacked.X, stacked)
     big = BigBatchBaseline(template, stacked)
+    inner = timing["inner"]
     fns = {
-        "stacked": stacked.step,
-        "stacked gradient_tracking": tracking.step,
-        "generic vmap": generic.step,
-        "(a) loop": loop.round,
-        "(b) batch": big.round,
+        "stacked": (stacked.step, inner),
+        "stacked gradient_tracking": (tracking.step, inner),
+        "generic vmap": (generic.step, inner),
+        "(a) loop": (loop.round, max(1, inner // 8)),  # slow: fewer calls per sample
+        "(b) batch": (big.round, inner),
     }
-    loop_inner = max(1, timing["inner"] // 8)
-    t = time_interleaved(
-        {k: v for k, v in fns.items() if k != "(a) loop"}, **timing
-    )  # the loop is slow: fewer calls per sample
-    t.update(
-        time_interleaved(
-            {"(a) loop": loop.round}, warmup=1, repeats=timing["repeats"], inner=loop_inner
-        )
-    )
+    t = time_interleaved(fns, warmup=timing["warmup"], repeats=timing["repeats"])
     base = t["stacked"]
     layers = "-".join(str(s) for s in (64, *hidden, 10))
     d = stacked.X.shape[1]

@@ -3,7 +3,10 @@
 Thin on purpose: everything lives in :mod:`consensus.runtime`. ``--help`` lists the flags.
 """
 
+import os
 import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported: one thread per process
 
 from consensus.runtime.cli import main
 

@@ -24,11 +24,14 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 def hash_ints(*keys: np.ndarray | int) -> np.ndarray:
     """Hash broadcastable integer arrays into uniform uint64 values."""
-    arrays = np.broadcast_arrays(*[np.asarray(k, dtype=np.uint64) for k in keys])
-    h = np.zeros(arrays[0].shape, dtype=np.uint64)
+    # Broadcasting as the keys come (not all up front) gives the same values
+    # elementwise, with the early rounds on the small leading keys only.
+    arrays = [np.asarray(k, dtype=np.uint64) for k in keys]
+    h = np.zeros((), dtype=np.uint64)
     for a in arrays:
         h = splitmix64(h ^ a)
-    return h
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    return h if np.shape(h) == shape else np.broadcast_to(h, shape).copy()
 
 
 def uniform_indices(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,15 +51,23 @@ class Shards:
         The draw depends only on ``(seed, agent id, t)``. Weights
         ``n * N_i / (N * size)`` make ``sum_b w * loss`` unbiased for ``n * f_i``.
         """
-        counts = self.counts.cpu().numpy()
-        idx = torch.from_numpy(uniform_indices(seed, self.agent_ids, t, size, counts)).to(
-            self.X.device
-        )
-        rows = torch.arange(self.n_local, device=self.X.device)[:, None]
+        counts, offsets = self._index_base
+        idx = uniform_indices(seed, self.agent_ids, t, size, counts)
+        # One flat gather per tensor (row i of the padded shard starts at i * M).
+        flat = torch.from_numpy((idx + offsets).ravel()).to(self.X.device)
+        n, M = self.X.shape[:2]
         w = (self.counts.to(self.X.dtype) * (self.n_total / (self.total * size)))[:, None].expand(
             -1, size
         )
-        return self.X[rows, idx], self.y[rows, idx], w
+        x = self.X.reshape(n * M, *self.X.shape[2:]).index_select(0, flat)
+        y = self.y.reshape(n * M, *self.y.shape[2:]).index_select(0, flat)
+        return x.view(n, size, *self.X.shape[2:]), y.view(n, size, *self.y.shape[2:]), w
+
+    @functools.cached_property
+    def _index_base(self) -> tuple[np.ndarray, np.ndarray]:
+        """Shard sizes and row offsets in the flattened shards, as NumPy (computed once)."""
+        M = self.X.shape[1]
+        return self.counts.cpu().numpy(), (np.arange(self.n_local, dtype=np.int64) * M)[:, None]
 
 
 def make_shards(

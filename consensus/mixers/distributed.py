@@ -10,7 +10,7 @@ with a message naming the round and the peer.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,14 @@ class _Plan:
         torch.Tensor
     )  # (n_local, n_local + received rows), columns = own rows then peers' in rank order
     fanout: float
+    # peer -> (start, stop) when the rows it needs are a contiguous range: sent as a view, no copy
+    send_range: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # dense matrix as (own columns, received columns): one tensor is mixed without copying its rows
+    split: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def _what(peer: int) -> str:
+    return f"the exchange with rank {peer}" if peer >= 0 else "a collective exchange"
 
 
 def contiguous_blocks(n: int, world: int) -> list[np.ndarray]:
@@ -92,6 +100,8 @@ class DistributedMixer(Mixer):
         self.nccl = dist.get_backend(group) == "nccl"
         self.wire_bytes = 0.0
         self._plan_cache: tuple[int, _Plan] | None = None
+        self._round = 0  # the last mixing round, for messages
+        self._workspace: torch.Tensor | None = None  # own rows then received rows, reused by mix
 
     def _global_rank(self, r: int) -> int:
         return r if self.group is None else dist.get_global_rank(self.group, r)
@@ -116,6 +126,7 @@ class DistributedMixer(Mixer):
                 order.append(cols)
                 recv[q] = len(cols)
         send: dict[int, torch.Tensor] = {}
+        send_range: dict[int, tuple[int, int]] = {}
         for q in range(self.world):
             if q == self.rank:
                 continue
@@ -125,6 +136,8 @@ class DistributedMixer(Mixer):
             cols = cols[(cols >= lo) & (cols < hi)]
             if len(cols):
                 send[q] = torch.as_tensor(cols - lo, dtype=torch.int64, device=self.device)
+                if cols[-1] - cols[0] + 1 == len(cols):
+                    send_range[q] = (int(cols[0]) - lo, int(cols[-1]) + 1 - lo)
         columns = np.concatenate(order)
         local = sp.csr_array(rows[:, columns])
         if local.shape[1] <= _DENSE_MAX_COLS:
@@ -134,7 +147,10 @@ class DistributedMixer(Mixer):
                 torch.as_tensor(local.indptr), torch.as_tensor(local.indices), torch.as_tensor(local.data, dtype=self.dtype),
                 size=local.shape, check_invariants=False,
             ).to(self.device)  # fmt: skip
-        plan = _Plan(send, recv, matrix, mean_fanout(W))
+        split = None
+        if not matrix.is_sparse_csr and recv:
+            split = (matrix[:, : len(mine)].contiguous(), matrix[:, len(mine) :].contiguous())
+        plan = _Plan(send, recv, matrix, mean_fanout(W), send_range, split)
         self._plan_cache = (key, plan)
         return plan
 
@@ -144,25 +160,49 @@ class DistributedMixer(Mixer):
                 ok = work.wait(self.timeout)
             except Exception as err:  # gloo raises on timeout or a dead peer
                 raise ExchangeTimeout(
-                    f"round {t}: exchange with rank {peer} failed ({str(err).splitlines()[0][:120]}); "
+                    f"round {t}: {_what(peer)} failed ({str(err).splitlines()[0]}); "
                     "a peer died or the ranks disagree about the topology"
                 ) from None
             if ok is False:
                 raise ExchangeTimeout(
-                    f"round {t}: rank {peer} did not answer within {self.timeout.total_seconds():.0f}s"
+                    f"round {t}: {_what(peer)} did not finish within {self.timeout.total_seconds():.0f}s"
                 )
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = [x.reshape(x.shape[0], -1) for x in tensors]
         widths = [f.shape[1] for f in flat]
-        buffer = flat[0].contiguous() if len(flat) == 1 else torch.cat(flat, dim=1)
+        self._round = t
         plan = self.plan(t)
+        inbox: dict[int, torch.Tensor] = {}
+        full: torch.Tensor | None = None
+        n_recv = sum(plan.recv.values())
+        if len(flat) == 1 and (plan.split is not None or not n_recv):
+            # One tensor and a dense matrix: its rows are sent and multiplied where they are; only
+            # the received rows (in rank order) go to a buffer reused every round.
+            buffer = flat[0].contiguous()
+            if n_recv:
+                received = self._buffer(n_recv, buffer.shape[1], buffer.dtype, buffer.device)
+            row = 0
+        else:
+            # Own rows, then the received rows in rank order, in one buffer reused every round:
+            # receives land in place and the product reads it as is (no torch.cat, no allocation).
+            dtype = flat[0].dtype
+            for f in flat[1:]:
+                dtype = torch.promote_types(dtype, f.dtype)
+            n_local = flat[0].shape[0]
+            full = received = self._buffer(n_local + n_recv, sum(widths), dtype, flat[0].device)
+            buffer = full[:n_local]
+            torch.cat(flat, dim=1, out=buffer)
+            row = n_local
+        for q in sorted(plan.recv):
+            inbox[q], row = received[row : row + plan.recv[q]], row + plan.recv[q]
         width = buffer.shape[1]
-        inbox = {
-            q: torch.empty(k, width, dtype=buffer.dtype, device=buffer.device)
-            for q, k in plan.recv.items()
+        outbox = {
+            q: buffer[slice(*plan.send_range[q])]  # a contiguous range of rows: sent as a view
+            if q in plan.send_range
+            else buffer.index_select(0, idx)
+            for q, idx in plan.send.items()
         }
-        outbox = {q: buffer.index_select(0, idx) for q, idx in plan.send.items()}
         tag = t % (1 << 20)
         works: list[tuple[int, Any]]
         if self.nccl:
@@ -187,16 +227,38 @@ class DistributedMixer(Mixer):
                 (q, dist.isend(outbox[q], dst=self._global_rank(q), group=self.group, tag=tag))
                 for q in sorted(outbox)
             ]
-        self._wait(works, t)
-        full = torch.cat([buffer, *[inbox[q] for q in sorted(inbox)]]) if inbox else buffer
-        mixed = plan.matrix @ full
+        try:
+            self._wait(works, t)
+        except ExchangeTimeout:
+            self._workspace = None  # a receive may still be writing into it
+            raise
+        # A new tensor: nothing returned aliases the workspace.
+        if full is not None:
+            mixed = plan.matrix @ full
+        elif plan.split is not None:
+            mixed = (plan.split[0] @ buffer).addmm_(plan.split[1], received)
+        else:
+            mixed = plan.matrix @ buffer
         self.bytes_sent += plan.fanout * width * buffer.element_size()
         self.wire_bytes += sum(o.numel() * o.element_size() for o in outbox.values())
         parts = torch.split(mixed, widths, dim=1)
         return tuple(p.reshape(x.shape) for p, x in zip(parts, tensors, strict=True))
 
+    def _buffer(
+        self, rows: int, width: int, dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        """The first ``rows`` rows of the workspace, reallocated only when it does not fit."""
+        ws = self._workspace
+        if (
+            ws is None
+            or ws.shape[0] < rows
+            or (ws.shape[1], ws.dtype, ws.device) != (width, dtype, device)
+        ):
+            ws = self._workspace = torch.empty(rows, width, dtype=dtype, device=device)
+        return ws[:rows]
+
     def global_sum(self, x: torch.Tensor) -> torch.Tensor:
         total = x.sum(0).contiguous()
         work = dist.all_reduce(total, group=self.group, async_op=True)
-        self._wait([(-1, work)], -1)
+        self._wait([(-1, work)], self._round)
         return total

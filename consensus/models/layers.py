@@ -9,14 +9,11 @@ import torch.nn.functional as F
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ W^T + b`` per agent: x ``(n, B, in)``, weight ``(n, out, in)``, bias ``(n, out)``.
 
-    One batched GEMM, computed as ``(W @ x^T)^T`` so that the weight's gradient
-    comes out of the backward bmm in the weight's own ``(out, in)`` layout (no
-    transposed copy, which cost more than the product itself). The result is
-    a transposed view; a following ``linear`` takes it without a copy.
+    One batched GEMM (the transposed view costs no copy).
     """
     if bias is None:
-        return torch.bmm(weight, x.transpose(1, 2)).transpose(1, 2)
-    return torch.baddbmm(bias.unsqueeze(2), weight, x.transpose(1, 2)).transpose(1, 2)
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
 def conv2d(

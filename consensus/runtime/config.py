@@ -128,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run.py",
         description="Decentralized training with Concord. Launch with python (one process hosts all agents) "
         "or torchrun (each process hosts a block of agents).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     for f in fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -143,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                 type=kind,
                 default=argparse.SUPPRESS,
                 metavar=f.name.upper(),
-                help=f.metadata["help"] + f" (default: {f.default})",
+                help=f.metadata["help"]
+                + ("" if f.metadata["algorithm"] else f" (default: {f.default})"),
             )
     return parser
 
@@ -169,7 +169,8 @@ def load_toml(path: str) -> dict[str, Any]:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{p}: {key} = {value!r} should be a {kind.__name__}")
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            raise ConfigError(f"{p}: {key} = {value!r} should be {article} {kind.__name__}")
         out[name] = value
     return out
 

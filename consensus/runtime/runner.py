@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -80,6 +81,10 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
             raise ConfigError(
                 f"--resume with a different configuration ({', '.join(changed)}); use the original values"
             )
+        if old.get("processes", launch.world) != launch.world:
+            raise ConfigError(
+                f"{out} was run with {old['processes']} processes; resume with the same number (not {launch.world})"
+            )
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")
     return {
@@ -130,6 +135,22 @@ def _agree_on_resume_round(root: Path, launch: Launch, device: torch.device) -> 
         if int(ok):
             return int(t)
     return None
+
+
+def _check_same_config(config: RunConfig, device: torch.device) -> None:
+    """Every rank must run the same configuration (seed, topology, ...): compare a hash across ranks."""
+    if not dist.is_initialized():
+        return
+    text = json.dumps(config.to_dict(), sort_keys=True).encode()
+    digest = int(hashlib.sha256(text).hexdigest()[:15], 16)
+    low = torch.tensor([digest], dtype=torch.int64, device=device)
+    high = low.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if int(low) != int(high):
+        raise ConfigError(
+            "the processes were started with different configurations; launch every rank with the same flags"
+        )
 
 
 def _restore(engine: Engine, payload: dict[str, Any]) -> None:
@@ -193,7 +214,13 @@ def run(config: RunConfig) -> dict[str, Any]:
         reg=setup["reg"], global_every=config.global_every or None, seed=config.seed, dtype=dtype, device=device,
         init=config.init,
     )  # fmt: skip
+    _check_same_config(config, device)
     start_round = _agree_on_resume_round(out, launch, device) if setup["resume"] else None
+    if start_round is not None and start_round >= config.rounds:
+        raise ConfigError(
+            f"{out} already has a checkpoint of round {start_round}; --rounds {config.rounds} would not continue it, "
+            f"give --rounds > {start_round}"
+        )
     if start_round is not None:
         _restore(engine, checkpoint.load(out, start_round, rank))
     if rank == 0:

@@ -6,9 +6,13 @@
 * Writes ``docs/_generated/algorithms.md``, the table of registered algorithms
   with their options, required weights and state, from
   :data:`consensus.ALGORITHMS`, for the algorithms guide.
-* Warns (an error under ``-W``) when a name in ``topologies.__all__`` or
-  ``consensus.__all__`` is missing from ``docs/api/topologies.md`` or
-  ``docs/api/consensus.md``, so new public API gets documented.
+* Writes ``docs/_generated/run_flags.md``, the table of the flags of
+  ``experiments/run.py`` (and the keys of its TOML files), from the fields of
+  :class:`consensus.runtime.RunConfig` and their metadata, the same source the
+  command line is generated from, for the torchrun guide.
+* Warns (an error under ``-W``) when a name in the ``__all__`` of
+  ``topologies``, ``consensus`` or ``consensus.runtime`` is missing from its
+  page in ``docs/api/``, so new public API gets documented.
 """
 
 from __future__ import annotations
@@ -106,6 +110,47 @@ def algorithms_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _flag_default(value: Any) -> str:
+    """A RunConfig default as a reader types it: ``off`` for a switch, ``unset`` for None."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"`{value}`"
+
+
+def _escape_md(text: str) -> str:
+    """Plain help text in a table cell: no accidental links, code, emphasis or columns."""
+    return re.sub(r"([\\`*\[\]|<>])", r"\\\1", text)
+
+
+def run_flags_table() -> str:
+    """The flags of ``experiments/run.py`` from :class:`consensus.runtime.RunConfig`, as a MyST table."""
+    import dataclasses
+
+    from consensus.runtime.config import RunConfig
+    from consensus.runtime.runner import _RESUMABLE  # the fields --resume lets differ
+
+    rows = [
+        "| flag | TOML key | type | default | on `--resume` | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in dataclasses.fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type).replace(" | None", "").strip()
+        if kind == "bool":
+            spelled, kind = f"`{flag}`", "switch"
+        else:
+            spelled = f"`{flag} {f.name.upper()}`"
+        key = "(flag only)" if f.name == "config" else f"`{f.name}`"
+        resume = "may change" if f.name in _RESUMABLE else "must match"
+        meaning = _escape_md(f.metadata["help"])
+        rows.append(
+            f"| {spelled} | {key} | {kind} | {_flag_default(f.default)} | {resume} | {meaning} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
@@ -115,27 +160,29 @@ def _write_if_changed(path: Path, text: str) -> None:
 def _generate(app: Sphinx, config: Any) -> None:
     _write_if_changed(GENERATED / "topology_builders.md", builders_table())
     _write_if_changed(GENERATED / "algorithms.md", algorithms_table())
+    _write_if_changed(GENERATED / "run_flags.md", run_flags_table())
 
 
-#: Packages whose ``__all__`` must be listed on their API page, docs/api/<package>.md.
-API_PAGES = ("topologies", "consensus")
+#: Packages whose ``__all__`` must be listed on their API page, docs/api/<page>.md.
+API_PAGES = {"topologies": "topologies", "consensus": "consensus", "consensus.runtime": "runtime"}
 
 
 def _check_api_coverage(app: Sphinx, config: Any) -> None:
     import importlib
 
-    for package in API_PAGES:
+    for package, page_name in API_PAGES.items():
         module = importlib.import_module(package)
-        page = DOCS / "api" / f"{package}.md"
+        page = DOCS / "api" / f"{page_name}.md"
         text = page.read_text()
-        listed = set(re.findall(rf"^\s{{3,}}~?(?:{package}\.)?(\w+)\s*$", text, re.M))
+        prefix = re.escape(package)
+        listed = set(re.findall(rf"^\s{{3,}}~?(?:{prefix}\.)?(\w+)\s*$", text, re.M))
         listed |= set(re.findall(r"^\s*\.\. (?:py:)?data:: (\w+)", text, re.M))
         missing = sorted(set(module.__all__) - listed)
         if missing:
             logger.warning(
                 "docs/api/%s.md does not list %s from %s.__all__; "
                 "add them to one of its autosummary tables",
-                package,
+                page_name,
                 ", ".join(missing),
                 package,
             )

@@ -271,3 +271,24 @@ def test_plot_overlays_runs(tmp_path: Path, python_results: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "cmp.png").read_bytes()[:8] == PNG
+
+
+def test_resume_with_fewer_rounds_than_the_checkpoint_is_refused(tmp_path: Path, python_results: Path) -> None:
+    import shutil
+
+    run = tmp_path / "res"
+    shutil.copytree(python_results, run)
+    before = (run / "final_model.pt").read_bytes()
+    proc = python_run(*SMALL[:-4], "--rounds", "15", "--eval-every", "10", "--batch-size", "8", "--out", "res", "--checkpoint-every", "10", "--resume", cwd=tmp_path)
+    assert proc.returncode == 2 and "give --rounds > 20" in proc.stderr, proc.stderr
+    assert (run / "final_model.pt").read_bytes() == before
+
+
+@pytest.mark.distributed
+def test_resume_on_another_number_of_processes_is_refused(tmp_path: Path, python_results: Path) -> None:
+    import shutil
+
+    shutil.copytree(python_results, tmp_path / "res")
+    (tmp_path / "res" / "summary.json").unlink()
+    proc = torchrun(2, *SMALL, "--out", "res", "--checkpoint-every", "10", "--resume", cwd=tmp_path)
+    assert proc.returncode != 0 and "resume with the same number" in proc.stderr
