@@ -273,19 +273,37 @@ def test_plot_overlays_runs(tmp_path: Path, python_results: Path) -> None:
     assert (tmp_path / "cmp.png").read_bytes()[:8] == PNG
 
 
-def test_resume_with_fewer_rounds_than_the_checkpoint_is_refused(tmp_path: Path, python_results: Path) -> None:
+def test_resume_with_fewer_rounds_than_the_checkpoint_is_refused(
+    tmp_path: Path, python_results: Path
+) -> None:
     import shutil
 
     run = tmp_path / "res"
     shutil.copytree(python_results, run)
     before = (run / "final_model.pt").read_bytes()
-    proc = python_run(*SMALL[:-4], "--rounds", "15", "--eval-every", "10", "--batch-size", "8", "--out", "res", "--checkpoint-every", "10", "--resume", cwd=tmp_path)
+    proc = python_run(
+        *SMALL[:-4],
+        "--rounds",
+        "15",
+        "--eval-every",
+        "10",
+        "--batch-size",
+        "8",
+        "--out",
+        "res",
+        "--checkpoint-every",
+        "10",
+        "--resume",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "give --rounds > 20" in proc.stderr, proc.stderr
     assert (run / "final_model.pt").read_bytes() == before
 
 
 @pytest.mark.distributed
-def test_resume_on_another_number_of_processes_is_refused(tmp_path: Path, python_results: Path) -> None:
+def test_resume_on_another_number_of_processes_is_refused(
+    tmp_path: Path, python_results: Path
+) -> None:
     import shutil
 
     shutil.copytree(python_results, tmp_path / "res")
