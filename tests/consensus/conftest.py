@@ -34,8 +34,8 @@ def logistic_problem() -> ConvexProblem:
 
 @pytest.fixture(scope="session")
 def ridge_problem() -> ConvexProblem:
-    """Ridge regression on diabetes with l2 = 0.1."""
+    """Ridge regression on diabetes with l2 = 1."""
     data = consensus.load_dataset("diabetes")
-    lam = 0.1
+    lam = 1.0
     fun, dim = ridge_objective(data.X_train, data.y_train, lam)
     return ConvexProblem(data, "linear", lam, minimize(fun, dim))

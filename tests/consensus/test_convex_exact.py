@@ -61,11 +61,21 @@ def test_logistic_reaches_pooled_optimum(
 def test_ridge_reaches_pooled_optimum(
     ridge_problem: ConvexProblem, topology: str, algorithm: str
 ) -> None:
-    options = {
-        k: (v / 2 if k == "lr" else v * 2 if k == "tau" else v) for k, v in EXACT[algorithm].items()
-    }
+    # Squared loss on diabetes has curvature about 8: steps are smaller than for logistic regression,
+    # and EXTRA's bound 2 lambda_min(W~) / L is the tightest.
+    options = RIDGE[algorithm]
     err = relative_error(ridge_problem, topology, algorithm, 1200, **options)
     assert err <= 1e-6, f"{algorithm} on {topology}: relative error {err:.2e}"
+
+
+RIDGE = {
+    "next": {"tau": 10.0, "alpha0": 1.0},
+    "gradient_tracking": {"lr": 0.1},
+    "extra": {"lr": 0.04},
+    "nids": {"lr": 0.1},
+    "push_sum": {"lr": 0.1},
+    "centralized": {"lr": 0.1},
+}
 
 
 def test_next_partial_linearization_is_exact_on_a_linear_model(
