@@ -14,7 +14,9 @@ One round for 64 agents with a batch of 16 each on digits (an MLP):
   (the same arithmetic in the model, no gossip). Goal: stacked at most 2x slower.
 
 Variants are timed interleaved (so that load on the machine hits them alike),
-and each number is the median over repeats of the mean over a few rounds.
+and each number is the median over repeats of the mean over a few rounds, by
+``time.perf_counter`` (``--clock cpu``: this thread's CPU time, steadier on a
+shared machine). A breakdown of the stacked round into its phases follows.
 
 Run: ``python benchmarks/stacked_vs_loop.py`` (``--quick`` for a smoke run).
 """
@@ -45,11 +47,12 @@ from consensus.algorithms import make  # noqa: E402
 from consensus.api import build_engine  # noqa: E402
 from consensus.engine import Engine  # noqa: E402
 from consensus.mixers import InProcessMixer  # noqa: E402
-from consensus.models import MLP  # noqa: E402
+from consensus.models import MLP, ParamLayout  # noqa: E402
 from consensus.regularizers import Regularizer  # noqa: E402
 from consensus.setup import make_problem  # noqa: E402
 
 LR = 0.01
+CLOCK = time.perf_counter
 
 
 def time_interleaved(
@@ -65,10 +68,32 @@ def time_interleaved(
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, (fn, inner) in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             for _ in range(inner):
                 fn()
-            samples[name].append((time.perf_counter() - start) / inner)
+            samples[name].append((CLOCK() - start) / inner)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def phases(engine: Engine, *, warmup: int, rounds: int) -> dict[str, float]:
+    """Median seconds of the phases of ``Engine.step()``: batch, gradient, update (with the mix), mix."""
+    samples: dict[str, list[float]] = {"batch": [], "gradient": [], "update": [], "mix": []}
+    for r in range(warmup + rounds):
+        t0 = CLOCK()
+        t = engine.t
+        batch = engine.objective.batch(t)
+        t1 = CLOCK()
+        G, _ = engine.objective.gradient(engine.X, batch)
+        t2 = CLOCK()
+        with torch.no_grad():
+            X, state = engine.algorithm.update(engine.X, G, engine.state, engine._context(t, batch))
+        t3 = CLOCK()
+        engine.mixer.mix(t, X)
+        t4 = CLOCK()
+        engine.X, engine.state, engine.t = X, state, t + 1
+        if r >= warmup:
+            for key, sec in zip(samples, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                samples[key].append(sec)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -109,6 +134,7 @@ class LoopBaseline:
         layout = engine.objective.layout
         self.models = [layout.load(copy.deepcopy(template), X0[i]) for i in range(self.n)]
         self.opts = [torch.optim.SGD(m.parameters(), lr=LR) for m in self.models]
+        assert isinstance(engine.mixer, InProcessMixer)
         W = sp.csr_array(engine.mixer.schedule.weights(0))
         self.neighbours = [
             (
@@ -143,7 +169,7 @@ class LoopBaseline:
                 for p, v in zip(params[i], new[i], strict=True):
                     p.copy_(v)
 
-    def flat(self, layout) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def flat(self, layout: ParamLayout) -> torch.Tensor:
         return torch.stack([layout.flatten(m) for m in self.models])
 
 
@@ -174,7 +200,9 @@ def check_same_arithmetic(hidden: tuple[int, ...], n: int, batch: int) -> float:
     return float((engine.X - loop.flat(engine.objective.layout)).abs().max())
 
 
-def bench_model(hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, int]) -> list[tuple]:
+def bench_model(
+    hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, int]
+) -> tuple[list[tuple], dict[str, float]]:
     torch.manual_seed(0)
     template = MLP(64, 10, hidden=hidden)
     stacked = engine_for(template, "dsgd", n, batch)
@@ -231,7 +259,8 @@ def bench_model(hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, i
             "PASS" if ratio_b >= 0.5 else "FAIL",
         )
     )
-    return rows
+    split = phases(stacked, warmup=timing["warmup"], rounds=timing["repeats"] * timing["inner"])
+    return rows, split
 
 
 def main() -> None:
@@ -242,7 +271,15 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: time.perf_counter (default); cpu: time.thread_time (steadier under load)",
+    )
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.thread_time
     timing = (
         dict(warmup=2, repeats=3, inner=2)
         if args.quick
@@ -251,7 +288,7 @@ def main() -> None:
     n, batch = args.agents, args.batch
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {n} agents x batch {batch}, digits, ring; "
-        f"median of {timing['repeats']} repeats"
+        f"median of {timing['repeats']} repeats, {args.clock} clock"
     )
     diff = check_same_arithmetic((64,), n, batch)
     print(f"check: stacked engine vs loop after one round, max |dX| = {diff:.2e}")
@@ -261,9 +298,15 @@ def main() -> None:
         print(f"\n{label}")
         print(header)
         print("-" * len(header))
-        for name, sec, ratio, goal, verdict in bench_model(hidden, n, batch, timing):
+        rows, split = bench_model(hidden, n, batch, timing)
+        for name, sec, ratio, goal, verdict in rows:
             print(f"{name:<50} {sec * 1e3:>9.2f} {ratio:>10.2f}x {goal:>7} {verdict:>6}")
             failed |= verdict == "FAIL" and hidden == (64,)
+        print(
+            "stacked dsgd round by phase (ms): "
+            + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in split.items())
+            + " (mix is part of update)"
+        )
     print(
         "\n'vs stacked' = variant time / stacked time: (a) goal >= 10 (stacked 10x faster), "
         "(b) goal >= 0.5 (stacked at most 2x slower)."

@@ -30,7 +30,7 @@ from .setup import (
     make_objective,
     make_problem,
     resolve_dtype,
-    test_tensors,
+    held_out_tensors,
 )
 
 
@@ -90,7 +90,7 @@ def build_engine(
         mixer,
         reg=reg,
         global_every=global_every,
-        test=test_tensors(problem, dtype=dtype, device=device),
+        test=held_out_tensors(problem, dtype=dtype, device=device),
     )
     engine.start(
         initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype).to(device)
@@ -150,7 +150,7 @@ def train(
     Examples
     --------
     >>> import consensus
-    >>> result = consensus.train("ring", "gradient_tracking", agents=4, dataset="iris", model="logistic",
+    >>> result = consensus.train("ring", "gradient_tracking", agents=4, dataset="wine", model="logistic",
     ...                          rounds=20, lr=0.2, eval_every=10)
     >>> result.final["test_accuracy"] > 0.8
     True

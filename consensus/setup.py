@@ -113,7 +113,7 @@ def local_shards(
     return make_shards(problem.data, problem.parts, agent_ids, dtype=dtype, device=device)
 
 
-def test_tensors(
+def held_out_tensors(
     problem: Problem, *, dtype: torch.dtype, device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The held-out set as tensors."""
