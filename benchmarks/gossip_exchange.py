@@ -25,8 +25,8 @@ checks that every layout ends at the same average model.
 
 Every time is the median over repeats (each repeat a few calls after a
 ``dist.barrier()``, variants in a fresh seeded order every repeat) of the
-per-call time, maximised over ranks. Table A's ratio is paired: the median of
-mixer / raw+comb within each repeat, maximised over ranks. Workers are spawned here with ``torch.multiprocessing`` and meet through
+per-call time, maximised over ranks. Table A's ratio is paired: the median over
+repeats of mixer / raw+comb within the same repeat (each the slowest rank's time). Workers are spawned here with ``torch.multiprocessing`` and meet through
 a ``file://`` rendezvous in a temporary directory (no fixed port).
 
 Run: ``python benchmarks/gossip_exchange.py`` (``--quick``: 1e4 and 1e5 floats only;
@@ -86,8 +86,8 @@ def _time_interleaved(
     """Median over repeats of seconds per call (``inner`` calls after a barrier), max over ranks.
 
     With ``pair=(a, b)`` the result also has ``"a/b"``: the median over repeats of the ratio of
-    a's and b's times within the same repeat (paired, so load that drifts between repeats
-    cancels), max over ranks.
+    a's and b's times within the same repeat, each the max over ranks (paired, so load that
+    drifts between repeats cancels; a ratio maximised over ranks would be biased upwards).
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -106,15 +106,15 @@ def _time_interleaved(
             for _ in range(inner):
                 fn()
             samples[name].append((time.perf_counter() - start) / inner)
-    keys = list(names)
-    values = [statistics.median(samples[k]) for k in names]
+    medians = torch.tensor([statistics.median(samples[k]) for k in names], dtype=torch.float64)
+    dist.all_reduce(medians, op=dist.ReduceOp.MAX)
+    out = dict(zip(names, medians.tolist(), strict=True))
     if pair is not None:
         a, b = pair
-        keys.append(f"{a}/{b}")
-        values.append(statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True)))
-    medians = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(medians, op=dist.ReduceOp.MAX)
-    return dict(zip(keys, medians.tolist(), strict=True))
+        both = torch.tensor([samples[a], samples[b]], dtype=torch.float64)
+        dist.all_reduce(both, op=dist.ReduceOp.MAX)  # per repeat: the slowest rank
+        out[f"{a}/{b}"] = statistics.median((both[0] / both[1]).tolist())
+    return out
 
 
 def _spawn(fn: Callable, world: int, tmp: Path, name: str, *args: object) -> object:
@@ -130,8 +130,8 @@ def _spawn(fn: Callable, world: int, tmp: Path, name: str, *args: object) -> obj
 # Per buffer size: warmup calls, repeats (each after a barrier), calls per repeat.
 _TIMING = {
     10**4: dict(warmup=10, repeats=41, inner=10),
-    10**5: dict(warmup=5, repeats=25, inner=5),
-    10**6: dict(warmup=2, repeats=7, inner=3),
+    10**5: dict(warmup=5, repeats=41, inner=5),
+    10**6: dict(warmup=2, repeats=9, inner=3),
     10**7: dict(warmup=1, repeats=3, inner=1),
 }
 
@@ -359,7 +359,7 @@ def main() -> None:
             )
         print(
             "ratio = mixer / raw+comb, paired: the median over repeats of the ratio of the two\n"
-            "times in the same repeat (max over ranks), so load drifting between repeats cancels.\n"
+            "times (slowest rank) in the same repeat, so load drifting between repeats cancels.\n"
             "raw comm: the exchange alone; raw+comb: the exchange and the same combine\n"
             "(mul/add_, no matmul) into a new tensor, as mix returns new tensors;\n"
             "raw+comb*: the same into one preallocated result (info: what a fresh result costs).\n"

@@ -25,12 +25,12 @@ from .models import ParamLayout
 from .regularizers import Regularizer
 from .setup import (
     Problem,
+    held_out_tensors,
     initial_parameters,
     local_shards,
     make_objective,
     make_problem,
     resolve_dtype,
-    held_out_tensors,
 )
 
 
