@@ -26,7 +26,8 @@ checks that every layout ends at the same average model.
 Every time is the median over repeats (each repeat a few calls after a
 ``dist.barrier()``, variants in a fresh seeded order every repeat) of the
 per-call time, maximised over ranks. Table A's ratio is paired: the median over
-repeats of mixer / raw+comb within the same repeat (each the slowest rank's time). Workers are spawned here with ``torch.multiprocessing`` and meet through
+repeats of mixer / raw+comb within the same repeat (each the slowest rank's
+time). Workers are spawned here with ``torch.multiprocessing`` and meet through
 a ``file://`` rendezvous in a temporary directory (no fixed port).
 
 Run: ``python benchmarks/gossip_exchange.py`` (``--quick``: 1e4 and 1e5 floats only;

@@ -14,6 +14,9 @@ batch 16 per agent, for gradient tracking and NEXT. For each size it reports:
 * peak RSS growth while building the engine and running it, per agent (for
   information: it includes the data shards, the test set and temporaries).
 
+The sizes of one algorithm are timed interleaved (medians of repeats, by
+``time.perf_counter``; ``--clock cpu`` for this thread's CPU time).
+
 Run: ``python benchmarks/scaling.py`` (``--quick`` for a smoke run).
 """
 
@@ -45,6 +48,7 @@ from consensus.regularizers import Regularizer  # noqa: E402
 from consensus.setup import make_problem  # noqa: E402
 
 ALGORITHMS = {"gradient_tracking": {"lr": 0.05}, "next": {"tau": 2.0}}
+CLOCK = time.perf_counter
 
 
 def _status_kb(key: str) -> int | None:
@@ -127,39 +131,29 @@ def build(n: int, algorithm: str, topology: str, batch: int) -> Engine:
     )
 
 
-def measure(
-    n: int, algorithm: str, topology: str, batch: int, timing: dict[str, int]
-) -> dict[str, float]:
+def prepare(n: int, algorithm: str, topology: str, batch: int, warmup: int) -> tuple[Engine, float]:
+    """An engine after ``warmup`` rounds, and the peak RSS growth per agent while building and running it."""
     gc.collect()
     can_reset = reset_peak_rss()
     rss0, _ = rss_bytes()
     engine = build(n, algorithm, topology, batch)
-    for _ in range(timing["warmup"]):
+    for _ in range(warmup):
         engine.step()
-    samples = []
-    for _ in range(timing["repeats"]):
-        start = time.perf_counter()
-        for _ in range(timing["inner"]):
-            engine.step()
-        samples.append((time.perf_counter() - start) / timing["inner"])
     _, peak = rss_bytes()
-    if not bool(torch.isfinite(engine.X).all()):
-        warnings.warn(f"{algorithm} n={n}: parameters became non-finite", stacklevel=1)
-    d = engine.X.shape[1]
-    k = engine.algorithm.state_vectors
-    out = {
-        "sec": statistics.median(samples),
-        "d": d,
-        "k": k,
-        "state_bytes": engine_state_bytes(engine) / n,
-        "goal_bytes": (k + 2) * d * 4,
-        "rss_growth": ((peak - rss0) / n)
-        if (can_reset and peak is not None and rss0 is not None)
-        else float("nan"),
-    }
-    del engine
-    gc.collect()
-    return out
+    ok = can_reset and peak is not None and rss0 is not None
+    return engine, ((peak - rss0) / n) if ok else float("nan")  # type: ignore[operator]
+
+
+def time_interleaved(engines: dict[int, Engine], *, repeats: int, inner: int) -> dict[int, float]:
+    """Median over ``repeats`` of the mean seconds per ``step()``, the sizes interleaved."""
+    samples: dict[int, list[float]] = {n: [] for n in engines}
+    for _ in range(repeats):
+        for n, engine in engines.items():
+            start = CLOCK()
+            for _ in range(inner):
+                engine.step()
+            samples[n].append((CLOCK() - start) / inner)
+    return {n: statistics.median(v) for n, v in samples.items()}
 
 
 def main() -> None:
@@ -172,14 +166,23 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--sizes", default="64,256,1024")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: time.perf_counter (default); cpu: time.thread_time (steadier under load)",
+    )
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.thread_time
     sizes = [int(s) for s in args.sizes.split(",")]
     timing = (
         dict(warmup=2, repeats=3, inner=2) if args.quick else dict(warmup=5, repeats=11, inner=5)
     )
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); logistic regression on digits, "
-        f"{args.topology}, batch {args.batch} per agent; median of {timing['repeats']} repeats"
+        f"{args.topology}, batch {args.batch} per agent; median of {timing['repeats']} repeats, "
+        f"{args.clock} clock"
     )
     header = (
         f"{'algorithm':<18} {'n':>5} {'ms/round':>9} {'us/agent':>9} {'vs n0':>6} {'time':>5} "
@@ -195,22 +198,29 @@ def main() -> None:
             warm.step()
         del warm
     for algorithm in ALGORITHMS:
-        base = None
+        engines, rss = {}, {}
         for n in sizes:
-            r = measure(n, algorithm, args.topology, args.batch, timing)
-            per_agent = r["sec"] / n
-            base = per_agent if base is None else base
+            engines[n], rss[n] = prepare(n, algorithm, args.topology, args.batch, timing["warmup"])
+        secs = time_interleaved(engines, repeats=timing["repeats"], inner=timing["inner"])
+        base = secs[sizes[0]] / sizes[0]
+        for n, engine in engines.items():
+            if not bool(torch.isfinite(engine.X).all()):
+                warnings.warn(f"{algorithm} n={n}: parameters became non-finite", stacklevel=1)
+            d, k = engine.X.shape[1], engine.algorithm.state_vectors
+            state_bytes, goal_bytes = engine_state_bytes(engine) / n, (k + 2) * d * 4
+            per_agent = secs[n] / n
             growth = per_agent / base
             time_ok = growth <= 1.5
-            mem_ok = r["state_bytes"] <= r["goal_bytes"]
+            mem_ok = state_bytes <= goal_bytes
             failed |= not (time_ok and mem_ok)
             print(
-                f"{algorithm:<18} {n:>5} {r['sec'] * 1e3:>9.2f} {per_agent * 1e6:>9.1f} {growth:>5.2f}x "
-                f"{'PASS' if time_ok else 'FAIL':>5} {r['state_bytes']:>13.0f} {r['goal_bytes']:>7.0f} "
-                f"{'PASS' if mem_ok else 'FAIL':>5} {r['rss_growth']:>17.0f}"
+                f"{algorithm:<18} {n:>5} {secs[n] * 1e3:>9.2f} {per_agent * 1e6:>9.1f} {growth:>5.2f}x "
+                f"{'PASS' if time_ok else 'FAIL':>5} {state_bytes:>13.0f} {goal_bytes:>7.0f} "
+                f"{'PASS' if mem_ok else 'FAIL':>5} {rss[n]:>17.0f}"
             )
+        del engines
     print(
-        f"\nd = {r['d']} parameters. 'vs n0' = time per agent / time per agent at n={sizes[0]} (goal <= 1.5x: "
+        f"\nd = {d} parameters. 'vs n0' = time per agent / time per agent at n={sizes[0]} (goal <= 1.5x: "
         "linear growth); 'state B/agent' = bytes of X + algorithm state + mixing matrix per agent, goal "
         "(k + 2) * d * 4; peak RSS growth is for information."
     )
