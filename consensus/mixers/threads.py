@@ -62,19 +62,27 @@ class ThreadBlockMixer(Mixer):
         self.n_total = schedule.n
         self.agent_ids = np.asarray(blocks[rank])
         self._order = np.concatenate(blocks)
+        self._cached: tuple[int, torch.Tensor, float] | None = None
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = [x.reshape(x.shape[0], -1) for x in tensors]
         widths = [f.shape[1] for f in flat]
         buffer = torch.cat(flat, dim=1)
         everyone = torch.cat(self.board.exchange(self.rank, buffer))
-        W = self.schedule.weights(t)[self.agent_ids][:, self._order]
-        rows = torch.as_tensor(W.toarray(), dtype=buffer.dtype) @ everyone
-        self.bytes_sent += (
-            mean_fanout(self.schedule.weights(t)) * buffer.shape[1] * buffer.element_size()
-        )
+        rows_W, fanout = self._rows(t, buffer.dtype)
+        rows = rows_W @ everyone
+        self.bytes_sent += fanout * buffer.shape[1] * buffer.element_size()
         parts = torch.split(rows, widths, dim=1)
         return tuple(p.reshape(x.shape) for p, x in zip(parts, tensors, strict=True))
+
+    def _rows(self, t: int, dtype: torch.dtype) -> tuple[torch.Tensor, float]:
+        """This block's rows of W_t (columns in block order) and the mean fanout, cached when static."""
+        key = 0 if self.schedule.is_static else t
+        if self._cached is None or self._cached[0] != key:
+            W = self.schedule.weights(t)
+            rows = torch.as_tensor(W[self.agent_ids][:, self._order].toarray(), dtype=dtype)
+            self._cached = (key, rows, mean_fanout(W))
+        return self._cached[1], self._cached[2]
 
     def global_sum(self, x: torch.Tensor) -> torch.Tensor:
         # Sum in agent order so the result matches the single-block simulator bit for bit.
