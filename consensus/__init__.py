@@ -11,6 +11,7 @@ from .api import Result, build_engine, train
 from .data import DATASETS, PARTITIONS, Dataset, load_dataset, partition
 from .engine import Engine, NonFiniteError
 from .errors import ConfigError
+from .losses import LOSSES, Loss
 from .mixers import InProcessMixer, Mixer
 from .models import MODELS, ParamLayout
 from .regularizers import Regularizer
@@ -18,6 +19,7 @@ from .regularizers import Regularizer
 __all__ = [
     "ALGORITHMS",
     "DATASETS",
+    "LOSSES",
     "MODELS",
     "PARTITIONS",
     "Algorithm",
@@ -26,6 +28,7 @@ __all__ = [
     "Dataset",
     "Engine",
     "InProcessMixer",
+    "Loss",
     "Mixer",
     "NonFiniteError",
     "ParamLayout",

@@ -20,6 +20,7 @@ from .algorithms import ALGORITHMS, Algorithm, make
 from .data import Dataset
 from .engine import Engine
 from .errors import ConfigError
+from .losses import Loss
 from .mixers import InProcessMixer, Mixer, SharedBoard, ThreadBlockMixer
 from .models import ParamLayout
 from .regularizers import Regularizer
@@ -105,7 +106,7 @@ def train(
     agents: int = 8,
     dataset: str | Dataset = "digits",
     model: str | nn.Module = "mlp",
-    loss: str | None = None,
+    loss: str | Loss | Callable[..., torch.Tensor] | None = None,
     partition: str = "iid",
     rounds: int = 100,
     batch_size: int = 32,
@@ -133,8 +134,11 @@ def train(
     agents, dataset, model, loss, partition
         The problem: ``dataset`` a built-in name, a ``.npz`` path or a
         :class:`~consensus.data.Dataset`; ``model`` a name from
-        :data:`consensus.MODELS` or any ``nn.Module``; ``partition`` ``iid``,
-        ``label[:K]`` or ``dirichlet:ALPHA``.
+        :data:`consensus.MODELS` or any ``nn.Module``; ``loss`` a name from
+        :data:`consensus.losses.LOSSES` (default: cross-entropy for
+        classification, mse for regression) or a torch loss such as
+        ``nn.HuberLoss()`` (see :meth:`~consensus.losses.Loss.wrap`);
+        ``partition`` ``iid``, ``label[:K]`` or ``dirichlet:ALPHA``.
     rounds, batch_size, eval_every
         Rounds to run; samples per agent per round (0: the whole shard); how
         often to evaluate.

@@ -9,14 +9,15 @@ on F's scale, so step sizes mean what they mean for centralized training.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
 from .data.shards import Shards
-from .losses import PerSampleLoss
+from .losses import Loss
 from .models.layout import ParamLayout
-from .models.stacked import stacked_forward
+from .models.stacked import stacked_forward, stacked_gradient
 
 
 @dataclass
@@ -35,37 +36,38 @@ class LocalObjective:
     ----------
     module : nn.Module
         The model (its parameters give the layout; its values are ignored).
-    loss : callable
-        Per-sample loss ``(out (n,B,C), y (n,B)) -> (n,B)``.
+    loss : Loss
+        Per-sample loss with the gradient of its weighted sum in the outputs.
     shards : Shards
         The hosted agents' data.
     batch_size : int
         Samples per agent per round; 0 uses the whole shard (deterministic).
     seed : int
         Seed of the batch draws (with agent id and round).
-    curvature : float
-        Bound on the loss's second derivative in the output (for step sizes of
-        inner solvers).
     """
 
     def __init__(
         self,
         module: nn.Module,
-        loss: PerSampleLoss,
+        loss: Loss,
         shards: Shards,
         *,
         batch_size: int = 0,
         seed: int = 0,
-        curvature: float = 1.0,
     ):
         self.module = module
         self.layout = ParamLayout.of(module)
         self.forward_fn = stacked_forward(module)
+        self.gradient_fn = stacked_gradient(module)
         self.loss = loss
         self.shards = shards
         self.batch_size = batch_size
         self.seed = seed
-        self.curvature = curvature
+
+    @property
+    def curvature(self) -> float:
+        """Bound on the loss's second derivative in the output (step sizes of inner solvers)."""
+        return self.loss.curvature
 
     @property
     def n_total(self) -> int:
@@ -89,10 +91,20 @@ class LocalObjective:
     def gradient(self, X: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradients of ``n * f_i`` at every row of ``X`` (one backward), and the losses.
 
-        The per-parameter views are the leaves, and their gradients are written
-        once into ``G``: differentiating through the views of ``X`` would build a
-        zero-filled ``(n, d)`` tensor per parameter and add them all up.
+        ``G`` is a new tensor that nothing else refers to. A model's
+        hand-written backward writes into it directly; otherwise the
+        per-parameter views are autograd's leaves and their gradients are
+        copied in once (differentiating through the views of ``X`` would build
+        a zero-filled ``(n, d)`` tensor per parameter and add them all up).
         """
+        if self.gradient_fn is not None:
+            G = X.new_empty(X.shape)
+            output_grad = partial(self.loss.value_and_grad, y=batch.y, w=batch.w)
+            with torch.no_grad():
+                losses = self.gradient_fn(
+                    self.layout.views(X.detach()), batch.x, output_grad, self.layout.views(G)
+                )
+            return G, losses
         views = {
             k: v.detach().requires_grad_(True) for k, v in self.layout.views(X.detach()).items()
         }
@@ -132,8 +144,4 @@ class LocalObjective:
         self, out: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Weighted loss per agent at outputs ``out`` and its gradient in ``out``."""
-        with torch.enable_grad():
-            o = out.detach().requires_grad_(True)
-            losses = (self.loss(o, batch.y) * batch.w).sum(-1)
-            (g,) = torch.autograd.grad(losses.sum(), o)
-        return losses.detach(), g
+        return self.loss.value_and_grad(out, batch.y, batch.w)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import nn
 from .data import Dataset, Shards, load_dataset, make_shards, partition
 from .data.hashing import agent_seed
 from .errors import ConfigError
-from .losses import DEFAULT_LOSS, LOSSES
+from .losses import Loss, resolve_loss
 from .models import ParamLayout, build_model, check_stackable
 from .objective import LocalObjective
 
@@ -33,7 +34,7 @@ class Problem:
 
     data: Dataset
     module: nn.Module
-    loss: str
+    loss: Loss
     parts: list[np.ndarray]
 
     @property
@@ -48,24 +49,18 @@ def make_problem(
     *,
     agents: int,
     partition_scheme: str = "iid",
-    loss: str | None = None,
+    loss: str | Loss | Callable[..., torch.Tensor] | None = None,
     seed: int = 0,
 ) -> Problem:
     """Resolve dataset, model and loss names and split the data among ``agents``."""
     data = load_dataset(dataset, seed) if isinstance(dataset, str) else dataset
-    loss_name = loss or DEFAULT_LOSS[data.task]
-    if loss_name not in LOSSES:
-        raise ConfigError(f"unknown loss {loss_name!r}; known: {', '.join(LOSSES)}")
-    if loss_name == "cross_entropy" and data.task != "classification":
-        raise ConfigError(
-            f"cross_entropy needs class labels but {data.name} is a regression set; use loss mse"
-        )
+    resolved = resolve_loss(loss, data.task, data.name)
     torch.manual_seed(seed)
     module = build_model(model, data) if isinstance(model, str) else model
     check_stackable(module)
     if not isinstance(agents, int) or agents < 1:
         raise ConfigError(f"agents={agents!r} must be a positive integer")
-    return Problem(data, module, loss_name, partition(data.y_train, agents, partition_scheme, seed))
+    return Problem(data, module, resolved, partition(data.y_train, agents, partition_scheme, seed))
 
 
 def initial_parameters(
@@ -98,11 +93,10 @@ def make_objective(
     problem: Problem, shards: Shards, *, batch_size: int, seed: int
 ) -> LocalObjective:
     """The stacked local objective of the hosted agents."""
-    fn, curvature = LOSSES[problem.loss]
     if batch_size < 0:
         raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 = each agent's whole shard)")
     return LocalObjective(
-        problem.module, fn, shards, batch_size=batch_size, seed=seed, curvature=curvature
+        problem.module, problem.loss, shards, batch_size=batch_size, seed=seed
     )
 
 

@@ -13,7 +13,13 @@ from .layout import ParamLayout
 from .linear import LinearModel
 from .mlp import MLP
 from .resnet import SmallResNet
-from .stacked import StackedForward, check_stackable, stacked_forward
+from .stacked import (
+    StackedForward,
+    StackedGradient,
+    check_stackable,
+    stacked_forward,
+    stacked_gradient,
+)
 
 
 def _needs_images(name: str, data: Dataset) -> tuple[int, ...]:
@@ -52,7 +58,9 @@ __all__ = [
     "SmallCNN",
     "SmallResNet",
     "StackedForward",
+    "StackedGradient",
     "build_model",
     "check_stackable",
     "stacked_forward",
+    "stacked_gradient",
 ]

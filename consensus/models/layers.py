@@ -9,11 +9,33 @@ import torch.nn.functional as F
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ W^T + b`` per agent: x ``(n, B, in)``, weight ``(n, out, in)``, bias ``(n, out)``.
 
-    One batched GEMM (the transposed view costs no copy).
+    One batched GEMM (the transposed view costs no copy), then the bias in
+    place: ``baddbmm`` would first materialize the broadcast bias.
     """
-    if bias is None:
-        return torch.bmm(x, weight.transpose(1, 2))
-    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+    out = torch.bmm(x, weight.transpose(1, 2))
+    return out if bias is None else out.add_(bias.unsqueeze(1))
+
+
+def linear_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    grad_weight: torch.Tensor,
+    grad_bias: torch.Tensor | None,
+    *,
+    input_grad: bool = True,
+) -> torch.Tensor | None:
+    """Backward of :func:`linear`: writes the parameter gradients, returns the input's.
+
+    ``grad_out`` is ``(n, B, out)``; ``grad_weight`` ``(n, out, in)`` and
+    ``grad_bias`` ``(n, out)`` are filled in place (they may be strided views
+    into a flat gradient). Returns ``grad_out @ W`` ``(n, B, in)``, or None
+    when ``input_grad`` is False (the first layer).
+    """
+    torch.bmm(grad_out.transpose(1, 2), x, out=grad_weight)
+    if grad_bias is not None:
+        torch.sum(grad_out, 1, out=grad_bias)
+    return torch.bmm(grad_out, weight) if input_grad else None
 
 
 def conv2d(

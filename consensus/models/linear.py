@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..losses import OutputGrad
 from . import layers
 
 
@@ -28,3 +29,23 @@ class LinearModel(nn.Module):
     def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """All agents: x ``(n, B, in)`` -> ``(n, B, out)``."""
         return layers.linear(x.flatten(2), params["linear.weight"], params["linear.bias"])
+
+    def stacked_gradient(
+        self,
+        params: dict[str, torch.Tensor],
+        x: torch.Tensor,
+        output_grad: OutputGrad,
+        grads: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Gradients by hand for all agents: fills ``grads``, returns the losses."""
+        x = x.flatten(2)
+        losses, g = output_grad(self.stacked_forward(params, x))
+        layers.linear_backward(
+            g,
+            x,
+            params["linear.weight"],
+            grads["linear.weight"],
+            grads["linear.bias"],
+            input_grad=False,
+        )
+        return losses

@@ -8,9 +8,26 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..losses import OutputGrad
 from . import layers
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+def _relu_grad(h: torch.Tensor) -> torch.Tensor:
+    return (h > 0).to(h.dtype)
+
+
+def _tanh_grad(h: torch.Tensor) -> torch.Tensor:
+    return 1 - h * h
+
+
+def _sigmoid_grad(h: torch.Tensor) -> torch.Tensor:
+    return h * (1 - h)
+
+
+#: The activation's derivative as a function of its output.
+_DERIVATIVES = {"relu": _relu_grad, "tanh": _tanh_grad, "sigmoid": _sigmoid_grad}
 
 
 class MLP(nn.Module):
@@ -33,6 +50,7 @@ class MLP(nn.Module):
         sizes = [in_features, *hidden, out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.act = _ACTIVATIONS[activation]
+        self.act_grad = _DERIVATIVES[activation]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One model: ``(B, in)`` -> ``(B, out)``."""
@@ -52,3 +70,35 @@ class MLP(nn.Module):
             if k < last:
                 h = self.act(h)
         return h
+
+    def stacked_gradient(
+        self,
+        params: dict[str, torch.Tensor],
+        x: torch.Tensor,
+        output_grad: OutputGrad,
+        grads: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Backpropagation by hand for all agents: fills ``grads``, returns the losses.
+
+        ``output_grad(out)`` gives the per-agent losses and their gradient in
+        the outputs. No autograd graph: for small per-agent batches its
+        bookkeeping costs as much as the arithmetic.
+        """
+        hs = [x.flatten(2)]
+        last = len(self.layers) - 1
+        for k in range(len(self.layers)):
+            h = layers.linear(hs[-1], params[f"layers.{k}.weight"], params[f"layers.{k}.bias"])
+            hs.append(self.act(h) if k < last else h)
+        losses, g = output_grad(hs[-1])
+        for k in range(last, -1, -1):
+            if k < last:
+                g = g.mul_(self.act_grad(hs[k + 1]))
+            g = layers.linear_backward(
+                g,
+                hs[k],
+                params[f"layers.{k}.weight"],
+                grads[f"layers.{k}.weight"],
+                grads[f"layers.{k}.bias"],
+                input_grad=k > 0,
+            )
+        return losses

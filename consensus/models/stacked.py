@@ -3,7 +3,9 @@
 A built-in model defines ``stacked_forward(params, x)`` with params of shape
 ``(n, *shape)`` and inputs ``(n, B, ...)``, written with ``bmm`` and grouped
 convolutions (the fast path). Any other ``nn.Module`` runs through
-``torch.func.vmap`` over ``functional_call``.
+``torch.func.vmap`` over ``functional_call``. A model may also define
+``stacked_gradient(params, x, output_grad, grads)``, its backward pass by hand
+(the MLP and the linear model do); gradients of the others come from autograd.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from torch.func import functional_call, vmap
 
 from ..errors import ConfigError
 
+from ..losses import OutputGrad
+
 StackedForward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+#: ``(params, x, output_grad, grads) -> losses``: a built-in model's hand-written backward.
+StackedGradient = Callable[
+    [dict[str, torch.Tensor], torch.Tensor, OutputGrad, dict[str, torch.Tensor]], torch.Tensor
+]
 
 _RUNNING_STATS = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -60,3 +68,9 @@ def stacked_forward(module: nn.Module) -> StackedForward:
     # Random layers (dropout) draw independently per agent from torch's global generator.
     batched = vmap(call, randomness="different")
     return lambda params, x: batched(params, x)
+
+
+def stacked_gradient(module: nn.Module) -> StackedGradient | None:
+    """The model's hand-written stacked backward, or None (autograd is used)."""
+    native = getattr(module, "stacked_gradient", None)
+    return native if callable(native) else None
