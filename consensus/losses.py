@@ -46,7 +46,7 @@ def cross_entropy_grad(
     target = y.unsqueeze(-1)
     losses = ((s.log() - z.gather(-1, target)).squeeze(-1) * w).sum(-1)
     wc = w.unsqueeze(-1)
-    grad = e.div_(s).mul_(wc).scatter_add_(-1, target, -wc)
+    grad = e.mul_(wc / s).scatter_add_(-1, target, -wc)
     return losses, grad
 
 

@@ -29,6 +29,7 @@ class Centralized(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        m = self.momentum * state["m"] + G + ctx.reg.smooth_grad(X)
-        (X_avg,) = ctx.global_mean(X - self.lr * m)
-        return ctx.reg.prox_l1(X_avg, self.lr), {"m": m}
+        g = ctx.reg.add_smooth_grad(G, X)
+        m = g if self.momentum == 0 else torch.add(g, state["m"], alpha=self.momentum)
+        (X_avg,) = ctx.global_mean(torch.add(X, m, alpha=-self.lr))
+        return ctx.reg.prox_l1(X_avg, self.lr), ({"m": m} if self.momentum else state)

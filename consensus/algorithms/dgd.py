@@ -25,4 +25,5 @@ class DGD(Algorithm):
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
-        return prox_step(ctx, WX - self.lr * ctx.reg.add_smooth_grad(G, X), self.lr), state
+        g = ctx.reg.add_smooth_grad(G, X)
+        return prox_step(ctx, torch.add(WX, g, alpha=-self.lr), self.lr), state

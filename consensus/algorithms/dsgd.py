@@ -30,10 +30,11 @@ class DSGD(Algorithm):
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
-        if self.momentum == 0:  # m = 0 * m + g = g: skip two passes over (n, d)
-            m = d = g
-        else:
-            m = self.momentum * state["m"] + g
-            d = g + self.momentum * m if self.nesterov else m
-        (X_new,) = ctx.mix(prox_step(ctx, X - self.lr * d, self.lr))
+        if self.momentum == 0:
+            # No buffer to carry: keeping g alive would only hold (n, d) memory for a round.
+            (X_new,) = ctx.mix(prox_step(ctx, torch.add(X, g, alpha=-self.lr), self.lr))
+            return X_new, state
+        m = torch.add(g, state["m"], alpha=self.momentum)
+        d = torch.add(g, m, alpha=self.momentum) if self.nesterov else m
+        (X_new,) = ctx.mix(prox_step(ctx, torch.add(X, d, alpha=-self.lr), self.lr))
         return X_new, {"m": m}

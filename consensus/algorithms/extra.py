@@ -32,5 +32,5 @@ class EXTRA(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
         g = ctx.reg.add_smooth_grad(G, X)
-        X_new = prox_step(ctx, WX - self.lr * g - state["U"], self.lr)
-        return X_new, {"U": state["U"] + 0.5 * (X - WX)}
+        X_new = prox_step(ctx, torch.add(WX, g, alpha=-self.lr).sub_(state["U"]), self.lr)
+        return X_new, {"U": torch.sub(X, WX).mul_(0.5).add_(state["U"])}

@@ -32,6 +32,6 @@ class GradientTracking(Algorithm):
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
-        Y = state["WY"] + g - state["G_prev"]  # Y_0 = G_0
-        X_new, WY = ctx.mix(prox_step(ctx, X - self.lr * Y, self.lr), Y)
+        Y = torch.add(state["WY"], g).sub_(state["G_prev"])  # Y_0 = G_0
+        X_new, WY = ctx.mix(prox_step(ctx, torch.add(X, Y, alpha=-self.lr), self.lr), Y)
         return X_new, {"WY": WY, "G_prev": g}

@@ -35,8 +35,9 @@ class LocalSGD(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        m = self.momentum * state["m"] + G + ctx.reg.smooth_grad(X)
-        X_new = prox_step(ctx, X - self.lr * m, self.lr)
+        g = ctx.reg.add_smooth_grad(G, X)
+        m = g if self.momentum == 0 else torch.add(g, state["m"], alpha=self.momentum)
+        X_new = prox_step(ctx, torch.add(X, m, alpha=-self.lr), self.lr)
         if (ctx.t + 1) % self.every == 0:
             (X_new,) = ctx.global_mean(X_new)
-        return X_new, {"m": m}
+        return X_new, ({"m": m} if self.momentum else state)  # m unused without momentum

@@ -59,10 +59,10 @@ class NEXT(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        Y = state["WY"] + G - state["G_prev"]  # dynamic consensus; Y_0 = G_0
+        Y = torch.add(state["WY"], G).sub_(state["G_prev"])  # dynamic consensus; Y_0 = G_0
         X_tilde = SURROGATES[self.surrogate](self, X, Y, G, ctx)
         alpha = state["alpha"]
-        Z = X + alpha.to(X.device) * (X_tilde - X)
+        Z = torch.lerp(X, X_tilde, alpha.to(X.device))  # X + alpha (X~ - X), one pass
         X_new, WY = ctx.mix(Z, Y)
         return X_new, {"WY": WY, "G_prev": G, "alpha": alpha * (1 - self.eps * alpha)}
 

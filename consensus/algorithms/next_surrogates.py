@@ -25,7 +25,7 @@ def linearized(
 
     r = 0: ``X - Y/tau``; l2: ``(tau X - Y) / (tau + lam)``; l1: soft threshold at ``lam/tau``.
     """
-    return ctx.reg.prox(X - Y / alg.tau, 1.0 / alg.tau)
+    return ctx.reg.prox(torch.add(X, Y, alpha=-1.0 / alg.tau), 1.0 / alg.tau)
 
 
 def _solve_partial(

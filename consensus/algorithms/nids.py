@@ -28,7 +28,7 @@ class NIDS(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        P = X - self.lr * ctx.reg.add_smooth_grad(G, X)
-        Phi = P + X - state["P_prev"]
+        P = torch.add(X, ctx.reg.add_smooth_grad(G, X), alpha=-self.lr)
+        Phi = torch.add(P, X).sub_(state["P_prev"])
         (WPhi,) = ctx.mix(Phi)
-        return prox_step(ctx, 0.5 * (Phi + WPhi), self.lr), {"P_prev": P}
+        return prox_step(ctx, torch.add(Phi, WPhi).mul_(0.5), self.lr), {"P_prev": P}

@@ -35,11 +35,11 @@ class PushSum(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
         if not self.tracking:
-            U, v = ctx.mix(state["U"] - self.lr * g, state["v"])
+            U, v = ctx.mix(torch.add(state["U"], g, alpha=-self.lr), state["v"])
             Z = prox_step(ctx, U / v, self.lr)
             return Z, {**state, "U": Z * v, "v": v}
-        Y = state["PY"] + g - state["G_prev"]
-        U, v, PY = ctx.mix(state["U"] - self.lr * Y, state["v"], Y)
+        Y = torch.add(state["PY"], g).sub_(state["G_prev"])
+        U, v, PY = ctx.mix(torch.add(state["U"], Y, alpha=-self.lr), state["v"], Y)
         Z = U / v
         if ctx.reg.l1:
             Z = prox_step(ctx, Z, self.lr)

@@ -22,22 +22,35 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def hash_ints(*keys: np.ndarray | int) -> np.ndarray:
-    """Hash broadcastable integer arrays into uniform uint64 values."""
+def hash_ints(*keys: np.ndarray | int, state: np.ndarray | None = None) -> np.ndarray:
+    """Hash broadcastable integer arrays into uniform uint64 values.
+
+    ``state`` continues from the hash of earlier keys:
+    ``hash_ints(c, state=hash_ints(a, b))`` equals ``hash_ints(a, b, c)``.
+    """
     # Broadcasting as the keys come (not all up front) gives the same values
     # elementwise, with the early rounds on the small leading keys only.
     arrays = [np.asarray(k, dtype=np.uint64) for k in keys]
-    h = np.zeros((), dtype=np.uint64)
+    h = np.zeros((), dtype=np.uint64) if state is None else state
     for a in arrays:
         h = splitmix64(h ^ a)
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    shape = np.broadcast_shapes(np.shape(h), *(a.shape for a in arrays))
     return h if np.shape(h) == shape else np.broadcast_to(h, shape).copy()
 
 
 def uniform_indices(
-    seed: int, agents: np.ndarray, t: int, count: int, sizes: np.ndarray
+    seed: int,
+    agents: np.ndarray,
+    t: int,
+    count: int,
+    sizes: np.ndarray,
+    *,
+    agent_state: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(len(agents), count)`` indices, row i uniform in ``[0, sizes[i])``, with replacement.
+
+    ``agent_state``, ``hash_ints(seed, agents[:, None])``, may be passed to skip
+    recomputing it every round.
 
     Examples
     --------
@@ -45,7 +58,9 @@ def uniform_indices(
     >>> idx.shape, bool((idx[1] < 2).all())
     ((2, 4), True)
     """
-    h = hash_ints(seed, agents[:, None], t, np.arange(count)[None, :], 0x5A17)
+    if agent_state is None:
+        agent_state = hash_ints(seed, agents[:, None])
+    h = hash_ints(t, np.arange(count)[None, :], 0x5A17, state=agent_state)
     return (h % sizes.astype(np.uint64)[:, None]).astype(np.int64)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .datasets import Dataset
-from .hashing import uniform_indices
+from .hashing import hash_ints, uniform_indices
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Shards:
     agent_ids: np.ndarray
     total: int
     n_total: int
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_local(self) -> int:
@@ -52,22 +53,40 @@ class Shards:
         ``n * N_i / (N * size)`` make ``sum_b w * loss`` unbiased for ``n * f_i``.
         """
         counts, offsets = self._index_base
-        idx = uniform_indices(seed, self.agent_ids, t, size, counts)
+        idx = uniform_indices(
+            seed, self.agent_ids, t, size, counts, agent_state=self._agent_state(seed)
+        )
         # One flat gather per tensor (row i of the padded shard starts at i * M).
         flat = torch.from_numpy((idx + offsets).ravel()).to(self.X.device)
         n, M = self.X.shape[:2]
-        w = (self.counts.to(self.X.dtype) * (self.n_total / (self.total * size)))[:, None].expand(
-            -1, size
-        )
         x = self.X.reshape(n * M, *self.X.shape[2:]).index_select(0, flat)
         y = self.y.reshape(n * M, *self.y.shape[2:]).index_select(0, flat)
-        return x.view(n, size, *self.X.shape[2:]), y.view(n, size, *self.y.shape[2:]), w
+        return (
+            x.view(n, size, *self.X.shape[2:]),
+            y.view(n, size, *self.y.shape[2:]),
+            self._batch_weights(size),
+        )
 
     @functools.cached_property
     def _index_base(self) -> tuple[np.ndarray, np.ndarray]:
         """Shard sizes and row offsets in the flattened shards, as NumPy (computed once)."""
         M = self.X.shape[1]
         return self.counts.cpu().numpy(), (np.arange(self.n_local, dtype=np.int64) * M)[:, None]
+
+    def _agent_state(self, seed: int) -> np.ndarray:
+        """The hash of (seed, agent id), the part of every draw that is fixed for the run."""
+        key = ("agent_state", seed)
+        if key not in self._memo:
+            self._memo[key] = hash_ints(seed, self.agent_ids[:, None])
+        return self._memo[key]
+
+    def _batch_weights(self, size: int) -> torch.Tensor:
+        """Per-sample weights ``n * N_i / (N * size)``, ``(n_local, size)``."""
+        key = ("weights", size)
+        if key not in self._memo:
+            w = self.counts.to(self.X.dtype) * (self.n_total / (self.total * size))
+            self._memo[key] = w[:, None].expand(-1, size)
+        return self._memo[key]
 
 
 def make_shards(

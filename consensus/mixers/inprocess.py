@@ -73,15 +73,12 @@ class InProcessMixer(Mixer):
         ).to(self.device)
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One product for all tensors: they are concatenated along the feature dimension."""
+        """One product per tensor (concatenating them first would cost a pass over each)."""
         M, fanout = self.matrix(t)
-        flat = [x.reshape(x.shape[0], -1) for x in tensors]
-        widths = [f.shape[1] for f in flat]
-        stacked = flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)
-        mixed = M @ stacked
-        self.bytes_sent += fanout * stacked.shape[1] * stacked.element_size()
-        parts = torch.split(mixed, widths, dim=1)
-        return tuple(p.reshape(x.shape) for p, x in zip(parts, tensors, strict=True))
+        out = tuple((M @ x.reshape(x.shape[0], -1)).reshape(x.shape) for x in tensors)
+        width = sum(x[0].numel() for x in tensors)
+        self.bytes_sent += fanout * width * tensors[0].element_size()
+        return out
 
     def global_sum(self, x: torch.Tensor) -> torch.Tensor:
         """Sum over the rows (all agents are here)."""

@@ -14,20 +14,19 @@ from . import layers
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
-def _relu_grad(h: torch.Tensor) -> torch.Tensor:
-    return (h > 0).to(h.dtype)
+_IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 
 
-def _tanh_grad(h: torch.Tensor) -> torch.Tensor:
-    return 1 - h * h
+def _relu_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.threshold_backward(grad, out, 0.0)
 
 
-def _sigmoid_grad(h: torch.Tensor) -> torch.Tensor:
-    return h * (1 - h)
-
-
-#: The activation's derivative as a function of its output.
-_DERIVATIVES = {"relu": _relu_grad, "tanh": _tanh_grad, "sigmoid": _sigmoid_grad}
+# The activation's backward from its output (the kernels autograd uses): (grad, output) -> grad.
+_BACKWARDS = {
+    "relu": _relu_backward,
+    "tanh": torch.ops.aten.tanh_backward,
+    "sigmoid": torch.ops.aten.sigmoid_backward,
+}
 
 
 class MLP(nn.Module):
@@ -50,7 +49,7 @@ class MLP(nn.Module):
         sizes = [in_features, *hidden, out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.act = _ACTIVATIONS[activation]
-        self.act_grad = _DERIVATIVES[activation]
+        self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One model: ``(B, in)`` -> ``(B, out)``."""
@@ -88,11 +87,11 @@ class MLP(nn.Module):
         last = len(self.layers) - 1
         for k in range(len(self.layers)):
             h = layers.linear(hs[-1], params[f"layers.{k}.weight"], params[f"layers.{k}.bias"])
-            hs.append(self.act(h) if k < last else h)
+            hs.append(_IN_PLACE[self.activation](h) if k < last else h)  # h is ours: no copy
         losses, g = output_grad(hs[-1])
         for k in range(last, -1, -1):
             if k < last:
-                g = g.mul_(self.act_grad(hs[k + 1]))
+                g = _BACKWARDS[self.activation](g, hs[k + 1])
             g = layers.linear_backward(
                 g,
                 hs[k],
