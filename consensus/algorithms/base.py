@@ -40,8 +40,15 @@ class Algorithm(ABC):
 
     ``update`` takes the parameters ``X`` (``(n_local, d)``), the local
     gradients ``G`` of ``n * f_i`` at ``X`` (regularizer excluded), the state,
-    and a :class:`Context`; it returns new parameters and a new state and never
-    modifies its inputs. It sees no ranks, processes or devices.
+    and a :class:`Context`; it returns new parameters and a new state. It never
+    modifies ``X`` or the state, and sees no ranks, processes or devices.
+
+    ``G`` is handed over: the engine computes it for this call and never reads
+    it again, so an update may use its memory for a result (as
+    ``torch.add(X, G, alpha=-lr, out=G)``), or keep it in the new state. On the
+    CPU this saves a fresh ``(n, d)`` buffer per round, which costs as much as
+    the arithmetic. Whoever calls ``update`` directly passes a ``G`` it does
+    not need afterwards.
     """
 
     #: Registry name.

@@ -31,5 +31,6 @@ class Centralized(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
         m = g if self.momentum == 0 else torch.add(g, state["m"], alpha=self.momentum)
-        (X_avg,) = ctx.global_mean(torch.add(X, m, alpha=-self.lr))
+        V = torch.add(X, m, alpha=-self.lr, out=None if self.momentum else m)  # G is handed over
+        (X_avg,) = ctx.global_mean(V)
         return ctx.reg.prox_l1(X_avg, self.lr), ({"m": m} if self.momentum else state)

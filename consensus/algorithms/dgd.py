@@ -26,4 +26,4 @@ class DGD(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
         g = ctx.reg.add_smooth_grad(G, X)
-        return prox_step(ctx, torch.add(WX, g, alpha=-self.lr), self.lr), state
+        return prox_step(ctx, WX.sub_(g, alpha=self.lr), self.lr), state  # WX is ours

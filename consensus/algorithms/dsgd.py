@@ -31,8 +31,8 @@ class DSGD(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
         if self.momentum == 0:
-            # No buffer to carry: keeping g alive would only hold (n, d) memory for a round.
-            (X_new,) = ctx.mix(prox_step(ctx, torch.add(X, g, alpha=-self.lr), self.lr))
+            # No buffer to carry; g is ours (G is handed over, or g = G + l2 X is new).
+            (X_new,) = ctx.mix(prox_step(ctx, torch.add(X, g, alpha=-self.lr, out=g), self.lr))
             return X_new, state
         m = torch.add(g, state["m"], alpha=self.momentum)
         d = torch.add(g, m, alpha=self.momentum) if self.nesterov else m

@@ -32,5 +32,6 @@ class EXTRA(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         (WX,) = ctx.mix(X)
         g = ctx.reg.add_smooth_grad(G, X)
-        X_new = prox_step(ctx, torch.add(WX, g, alpha=-self.lr).sub_(state["U"]), self.lr)
-        return X_new, {"U": torch.sub(X, WX).mul_(0.5).add_(state["U"])}
+        U = torch.sub(X, WX).mul_(0.5).add_(state["U"])
+        X_new = prox_step(ctx, WX.sub_(g, alpha=self.lr).sub_(state["U"]), self.lr)  # WX is ours
+        return X_new, {"U": U}

@@ -28,7 +28,8 @@ class NIDS(Algorithm):
     def update(
         self, X: torch.Tensor, G: torch.Tensor, state: State, ctx: Context
     ) -> tuple[torch.Tensor, State]:
-        P = torch.add(X, ctx.reg.add_smooth_grad(G, X), alpha=-self.lr)
+        g = ctx.reg.add_smooth_grad(G, X)
+        P = torch.add(X, g, alpha=-self.lr, out=g)  # G is handed over: reuse its memory
         Phi = torch.add(P, X).sub_(state["P_prev"])
         (WPhi,) = ctx.mix(Phi)
         return prox_step(ctx, torch.add(Phi, WPhi).mul_(0.5), self.lr), {"P_prev": P}

@@ -41,7 +41,7 @@ def hash_ints(*keys: np.ndarray | int, state: np.ndarray | None = None) -> np.nd
 def uniform_indices(
     seed: int,
     agents: np.ndarray,
-    t: int,
+    t: int | np.ndarray,
     count: int,
     sizes: np.ndarray,
     *,
@@ -49,19 +49,29 @@ def uniform_indices(
 ) -> np.ndarray:
     """``(len(agents), count)`` indices, row i uniform in ``[0, sizes[i])``, with replacement.
 
-    ``agent_state``, ``hash_ints(seed, agents[:, None])``, may be passed to skip
-    recomputing it every round.
+    ``t`` may be a 1-D array of rounds: the result is then ``(len(t), len(agents),
+    count)``, each slice equal to that round's draw. ``agent_state``,
+    ``hash_ints(seed, agents[:, None])``, may be passed to skip recomputing it.
 
     Examples
     --------
     >>> idx = uniform_indices(0, np.array([0, 1]), 3, 4, np.array([10, 2]))
     >>> idx.shape, bool((idx[1] < 2).all())
     ((2, 4), True)
+    >>> bool((uniform_indices(0, np.array([0, 1]), np.arange(5), 4, np.array([10, 2]))[3] == idx).all())
+    True
     """
     if agent_state is None:
         agent_state = hash_ints(seed, agents[:, None])
-    h = hash_ints(t, np.arange(count)[None, :], 0x5A17, state=agent_state)
-    return (h % sizes.astype(np.uint64)[:, None]).astype(np.int64)
+    rounds = np.asarray(t, dtype=np.uint64)
+    modulus = sizes.astype(np.uint64)[:, None]
+    if rounds.ndim == 0:
+        h = hash_ints(rounds, np.arange(count)[None, :], 0x5A17, state=agent_state)
+    else:
+        h = hash_ints(
+            rounds[:, None, None], np.arange(count)[None, None, :], 0x5A17, state=agent_state[None]
+        )
+    return (h % modulus).astype(np.int64)
 
 
 def agent_seed(seed: int, agent: int, purpose: int = 0) -> int:

@@ -32,7 +32,10 @@ def linear_backward(
     into a flat gradient). Returns ``grad_out @ W`` ``(n, B, in)``, or None
     when ``input_grad`` is False (the first layer).
     """
-    torch.bmm(grad_out.transpose(1, 2), x, out=grad_weight)
+    if grad_weight.is_contiguous():
+        torch.bmm(grad_out.transpose(1, 2), x, out=grad_weight)
+    else:  # a strided out= runs one GEMM per agent: a batched GEMM and a copy are faster
+        grad_weight.copy_(torch.bmm(grad_out.transpose(1, 2), x))
     if grad_bias is not None:
         torch.sum(grad_out, 1, out=grad_bias)
     return torch.bmm(grad_out, weight) if input_grad else None

@@ -101,3 +101,20 @@ def test_batch_weights_make_the_sum_of_local_losses_the_pooled_loss() -> None:
     _, _, w = shards.full_batch()
     # sum over agents and samples of w = n (each agent's weights estimate n * f_i; f_i sums to F).
     assert float(w.sum()) == pytest.approx(5.0)
+
+
+def test_batches_drawn_in_blocks_of_rounds_equal_one_round_draws() -> None:
+    """Shards draw indices for many rounds at once; any round, in any order, is that round's own draw."""
+    from consensus.data.hashing import uniform_indices
+
+    data = consensus.load_dataset("wine")
+    parts = partition(data.y_train, 4, "iid", seed=0)
+    shards = make_shards(data, parts, np.arange(4))
+    counts = np.array([len(p) for p in parts])
+    M = shards.X.shape[1]
+    for t in (0, 31, 32, 5, 100, 64, 63):
+        x, y, _ = shards.batch(seed=2, t=t, size=3)
+        idx = uniform_indices(2, np.arange(4), t, 3, counts)
+        rows = torch.from_numpy((idx + np.arange(4)[:, None] * M).ravel())
+        torch.testing.assert_close(x, shards.X.reshape(-1, shards.X.shape[-1])[rows].view(4, 3, -1))
+        torch.testing.assert_close(y, shards.y.reshape(-1)[rows].view(4, 3))
