@@ -16,29 +16,40 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     return out if bias is None else out.add_(bias.unsqueeze(1))
 
 
-def linear_backward(
+def linear_t(xT: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """:func:`linear` with features first: xT ``(n, in, B)`` -> ``W x + b`` as ``(n, out, B)``.
+
+    The layout of the hand-written backward passes: the GEMMs take the weights
+    untransposed, and a softmax over classes runs along a non-last dimension,
+    where torch's CPU kernel is fast for a handful of classes.
+    """
+    out = torch.bmm(weight, xT)
+    return out if bias is None else out.add_(bias.unsqueeze(2))
+
+
+def linear_t_backward(
     grad_out: torch.Tensor,
-    x: torch.Tensor,
+    xT: torch.Tensor,
     weight: torch.Tensor,
     grad_weight: torch.Tensor,
     grad_bias: torch.Tensor | None,
     *,
     input_grad: bool = True,
 ) -> torch.Tensor | None:
-    """Backward of :func:`linear`: writes the parameter gradients, returns the input's.
+    """Backward of :func:`linear_t`: writes the parameter gradients, returns the input's.
 
-    ``grad_out`` is ``(n, B, out)``; ``grad_weight`` ``(n, out, in)`` and
+    ``grad_out`` is ``(n, out, B)``; ``grad_weight`` ``(n, out, in)`` and
     ``grad_bias`` ``(n, out)`` are filled in place (they may be strided views
-    into a flat gradient). Returns ``grad_out @ W`` ``(n, B, in)``, or None
+    into a flat gradient). Returns ``W^T grad_out`` ``(n, in, B)``, or None
     when ``input_grad`` is False (the first layer).
     """
     if grad_weight.is_contiguous():
-        torch.bmm(grad_out.transpose(1, 2), x, out=grad_weight)
+        torch.bmm(grad_out, xT.transpose(1, 2), out=grad_weight)
     else:  # a strided out= runs one GEMM per agent: a batched GEMM and a copy are faster
-        grad_weight.copy_(torch.bmm(grad_out.transpose(1, 2), x))
+        grad_weight.copy_(torch.bmm(grad_out, xT.transpose(1, 2)))
     if grad_bias is not None:
-        torch.sum(grad_out, 1, out=grad_bias)
-    return torch.bmm(grad_out, weight) if input_grad else None
+        torch.sum(grad_out, 2, out=grad_bias)
+    return torch.bmm(weight.transpose(1, 2), grad_out) if input_grad else None
 
 
 def conv2d(

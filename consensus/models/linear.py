@@ -38,11 +38,12 @@ class LinearModel(nn.Module):
         grads: dict[str, torch.Tensor],
     ) -> torch.Tensor:
         """Gradients by hand for all agents: fills ``grads``, returns the losses."""
-        x = x.flatten(2)
-        losses, g = output_grad(self.stacked_forward(params, x))
-        layers.linear_backward(
-            g,
-            x,
+        xT = x.flatten(2).transpose(1, 2)
+        out = layers.linear_t(xT, params["linear.weight"], params["linear.bias"])
+        losses, g = output_grad(out.transpose(1, 2))
+        layers.linear_t_backward(
+            g.transpose(1, 2),
+            xT,
             params["linear.weight"],
             grads["linear.weight"],
             grads["linear.bias"],

@@ -81,18 +81,20 @@ class MLP(nn.Module):
 
         ``output_grad(out)`` gives the per-agent losses and their gradient in
         the outputs. No autograd graph: for small per-agent batches its
-        bookkeeping costs as much as the arithmetic.
+        bookkeeping costs as much as the arithmetic. Activations are kept
+        features first, ``(n, features, B)`` (see :func:`layers.linear_t`).
         """
-        hs = [x.flatten(2)]
+        hs = [x.flatten(2).transpose(1, 2)]
         last = len(self.layers) - 1
         for k in range(len(self.layers)):
-            h = layers.linear(hs[-1], params[f"layers.{k}.weight"], params[f"layers.{k}.bias"])
+            h = layers.linear_t(hs[-1], params[f"layers.{k}.weight"], params[f"layers.{k}.bias"])
             hs.append(_IN_PLACE[self.activation](h) if k < last else h)  # h is ours: no copy
-        losses, g = output_grad(hs[-1])
+        losses, g = output_grad(hs[-1].transpose(1, 2))
+        g = g.transpose(1, 2)
         for k in range(last, -1, -1):
             if k < last:
                 g = _BACKWARDS[self.activation](g, hs[k + 1])
-            g = layers.linear_backward(
+            g = layers.linear_t_backward(
                 g,
                 hs[k],
                 params[f"layers.{k}.weight"],
