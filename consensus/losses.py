@@ -19,9 +19,7 @@ from .errors import ConfigError
 
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``(out, y, w) -> (sum_b w * loss per agent (n,), its gradient in out (n, B, C))``.
-ClosedForm = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]
-]
+ClosedForm = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 #: The same for one batch's targets and weights: ``out -> (losses, gradient)``.
 OutputGrad = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -128,12 +126,14 @@ class Loss:
         """
         if isinstance(fn, nn.Module) and hasattr(fn, "reduction"):
             fn = copy.copy(fn)
-            fn.reduction = "none"
+            fn.reduction = "none"  # type: ignore[assignment]  # a str attribute of torch losses
         name = getattr(fn, "__name__", type(fn).__name__)
 
         def per_sample(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             flat_out = out.reshape(-1, out.shape[-1])
-            target = y.reshape(-1, 1) if out.shape[-1] == 1 and y.is_floating_point() else y.reshape(-1)
+            target = (
+                y.reshape(-1, 1) if out.shape[-1] == 1 and y.is_floating_point() else y.reshape(-1)
+            )
             values = fn(flat_out, target)
             if values.numel() != y.numel():
                 raise ConfigError(

@@ -11,7 +11,7 @@ from .errors import ConfigError
 
 def soft_threshold(v: torch.Tensor, k: float | torch.Tensor) -> torch.Tensor:
     """``sign(v) * max(|v| - k, 0)``, elementwise, computed as ``v - clip(v, -k, k)`` (two passes)."""
-    return v - torch.clamp(v, -k, k)
+    return v - v.clamp(-k, k)  # type: ignore[arg-type]  # float or 0-d tensor bounds
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,7 @@ def make_objective(
     """The stacked local objective of the hosted agents."""
     if batch_size < 0:
         raise ConfigError(f"batch_size={batch_size} must be >= 0 (0 = each agent's whole shard)")
-    return LocalObjective(
-        problem.module, problem.loss, shards, batch_size=batch_size, seed=seed
-    )
+    return LocalObjective(problem.module, problem.loss, shards, batch_size=batch_size, seed=seed)
 
 
 def local_shards(

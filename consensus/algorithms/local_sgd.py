@@ -37,7 +37,9 @@ class LocalSGD(Algorithm):
     ) -> tuple[torch.Tensor, State]:
         g = ctx.reg.add_smooth_grad(G, X)
         m = g if self.momentum == 0 else torch.add(g, state["m"], alpha=self.momentum)
-        X_new = prox_step(ctx, torch.add(X, m, alpha=-self.lr, out=None if self.momentum else m), self.lr)
+        X_new = prox_step(
+            ctx, torch.add(X, m, alpha=-self.lr, out=None if self.momentum else m), self.lr
+        )
         if (ctx.t + 1) % self.every == 0:
             (X_new,) = ctx.global_mean(X_new)
         return X_new, ({"m": m} if self.momentum else state)  # m unused without momentum

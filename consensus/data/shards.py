@@ -11,9 +11,8 @@ import torch
 from .datasets import Dataset
 from .hashing import hash_ints, uniform_indices
 
-
 _MAX_ROUNDS_PER_DRAW = 32
-_MAX_INDICES_PER_DRAW = 1 << 20  # 8 MB of int64 indices at most
+_MAX_INDICES_PER_DRAW = 1 << 18  # 2 MB of int64 indices at most
 
 
 @dataclass

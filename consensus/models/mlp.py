@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -12,8 +12,6 @@ from ..losses import OutputGrad
 from . import layers
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
-
-
 _IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 
 
@@ -22,7 +20,7 @@ def _relu_backward(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 
 # The activation's backward from its output (the kernels autograd uses): (grad, output) -> grad.
-_BACKWARDS = {
+_BACKWARDS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "relu": _relu_backward,
     "tanh": torch.ops.aten.tanh_backward,
     "sigmoid": torch.ops.aten.sigmoid_backward,
@@ -92,9 +90,7 @@ class MLP(nn.Module):
         losses, g = output_grad(hs[-1].transpose(1, 2))
         g = g.transpose(1, 2)
         for k in range(last, -1, -1):
-            if k < last:
-                g = _BACKWARDS[self.activation](g, hs[k + 1])
-            g = layers.linear_t_backward(
+            grad_in = layers.linear_t_backward(
                 g,
                 hs[k],
                 params[f"layers.{k}.weight"],
@@ -102,4 +98,6 @@ class MLP(nn.Module):
                 grads[f"layers.{k}.bias"],
                 input_grad=k > 0,
             )
+            if grad_in is not None:  # through the activation that produced hs[k]
+                g = _BACKWARDS[self.activation](grad_in, hs[k])
         return losses

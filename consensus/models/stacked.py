@@ -17,7 +17,6 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from ..errors import ConfigError
-
 from ..losses import OutputGrad
 
 StackedForward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]

@@ -89,7 +89,9 @@ def test_closed_form_cross_entropy_matches_torch(classes: int) -> None:
     reference = F.cross_entropy(out.reshape(-1, classes), y.reshape(-1), reduction="none")
     torch.testing.assert_close(LOSSES["cross_entropy"](out, y), reference.view(4, 9))
     o = out.clone().requires_grad_(True)
-    expected = (F.cross_entropy(o.reshape(-1, classes), y.reshape(-1), reduction="none").view(4, 9) * w).sum(-1)
+    expected = (
+        F.cross_entropy(o.reshape(-1, classes), y.reshape(-1), reduction="none").view(4, 9) * w
+    ).sum(-1)
     (grad,) = torch.autograd.grad(expected.sum(), o)
     losses, got = LOSSES["cross_entropy"].value_and_grad(out, y, w)
     torch.testing.assert_close(losses, expected.detach())
@@ -98,7 +100,9 @@ def test_closed_form_cross_entropy_matches_torch(classes: int) -> None:
 
 def test_closed_form_cross_entropy_is_stable_for_huge_logits() -> None:
     out = torch.tensor([[[1e4, -1e4, 0.0]]])
-    losses, grad = LOSSES["cross_entropy"].value_and_grad(out, torch.tensor([[1]]), torch.ones(1, 1))
+    losses, grad = LOSSES["cross_entropy"].value_and_grad(
+        out, torch.tensor([[1]]), torch.ones(1, 1)
+    )
     assert torch.isfinite(losses).all() and torch.isfinite(grad).all()
     assert float(losses[0]) == pytest.approx(2e4)
 
