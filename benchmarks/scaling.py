@@ -107,9 +107,9 @@ def tensor_bytes(tensors: list[torch.Tensor]) -> int:
 
 def engine_state_bytes(engine: Engine) -> int:
     """Parameters, algorithm state and the mixer's matrix of this round."""
-    matrix, _ = engine.mixer.matrix(engine.t)  # type: ignore[attr-defined]
+    product, _ = engine.mixer.matrix(engine.t)  # type: ignore[attr-defined]
     state = [v for v in engine.state.values() if isinstance(v, torch.Tensor)]
-    return tensor_bytes([engine.X, *state, matrix])
+    return tensor_bytes([engine.X, *state, *product.tensors()])
 
 
 def build(n: int, algorithm: str, topology: str, batch: int) -> Engine:

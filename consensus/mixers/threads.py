@@ -10,11 +10,13 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from topologies import Schedule
 
 from .base import Mixer, mean_fanout
+from .product import GossipProduct
 
 
 class SharedBoard:
@@ -62,7 +64,7 @@ class ThreadBlockMixer(Mixer):
         self.n_total = schedule.n
         self.agent_ids = np.asarray(blocks[rank])
         self._order = np.concatenate(blocks)
-        self._cached: tuple[int, torch.Tensor, float] | None = None
+        self._cached: tuple[int, GossipProduct, float] | None = None
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = [x.reshape(x.shape[0], -1) for x in tensors]
@@ -70,17 +72,21 @@ class ThreadBlockMixer(Mixer):
         buffer = torch.cat(flat, dim=1)
         everyone = torch.cat(self.board.exchange(self.rank, buffer))
         rows_W, fanout = self._rows(t, buffer.dtype)
-        rows = rows_W @ everyone
+        rows = rows_W(everyone)
         self.bytes_sent += fanout * buffer.shape[1] * buffer.element_size()
         parts = torch.split(rows, widths, dim=1)
         return tuple(p.reshape(x.shape) for p, x in zip(parts, tensors, strict=True))
 
-    def _rows(self, t: int, dtype: torch.dtype) -> tuple[torch.Tensor, float]:
+    def _rows(self, t: int, dtype: torch.dtype) -> tuple[GossipProduct, float]:
         """This block's rows of W_t (columns in block order) and the mean fanout, cached when static."""
         key = 0 if self.schedule.is_static else t
         if self._cached is None or self._cached[0] != key:
-            W = self.schedule.weights(t)
-            rows = torch.as_tensor(W[self.agent_ids][:, self._order].toarray(), dtype=dtype)
+            W = sp.csr_array(self.schedule.weights(t))
+            rows = GossipProduct(
+                W[self.agent_ids][:, self._order],
+                dtype=dtype,
+                sparse=GossipProduct.prefers_sparse(W),
+            )
             self._cached = (key, rows, mean_fanout(W))
         return self._cached[1], self._cached[2]
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import topologies
 from consensus.mixers import InProcessMixer
+from consensus.mixers.product import GossipProduct
 
 
 @settings(max_examples=25, deadline=None)
@@ -35,8 +38,29 @@ def test_dense_and_sparse_products_agree() -> None:
     sparse = InProcessMixer(schedule, dtype=torch.float64)
     x = torch.randn(300, 5, dtype=torch.float64)
     dense = torch.as_tensor(schedule.dense(0)) @ x
-    assert sparse.matrix(0)[0].layout != torch.strided  # n > 128 goes sparse
+    assert sparse.matrix(0)[0].sparse  # 5 nonzeros a row of 300
     torch.testing.assert_close(sparse.mix(0, x)[0], dense, rtol=0, atol=1e-12)
+    assert not InProcessMixer(topologies.get("complete", 20)).matrix(0)[0].sparse
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(min_value=1, max_value=30),
+    cols=st.integers(min_value=1, max_value=30),
+    density=st.floats(min_value=0.0, max_value=1.0),
+    width=st.integers(min_value=1, max_value=9),
+    sparse=st.sampled_from([True, False, None]),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_gossip_product_is_the_matrix_product(
+    rows: int, cols: int, density: float, width: int, sparse: bool | None, seed: int
+) -> None:
+    """Both kernels, any pattern (empty rows and columns included), rectangular blocks of rows."""
+    rng = np.random.default_rng(seed)
+    W = sp.random_array((rows, cols), density=density, format="csr", rng=rng)
+    x = torch.as_tensor(rng.standard_normal((cols, width)))
+    got = GossipProduct(W, dtype=torch.float64, sparse=sparse)(x)
+    torch.testing.assert_close(got, torch.as_tensor(W.toarray()) @ x, rtol=1e-12, atol=1e-12)
 
 
 def test_mix_of_several_tensors_equals_separate_mixes() -> None:
