@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -38,13 +39,17 @@ class ParamLayout:
     def views(self, X: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-parameter views ``(n, *shape)`` into the rows of ``X`` (no copy)."""
         n = X.shape[0]
-        out = {}
-        for name, shape, off in zip(self.names, self.shapes, self.offsets, strict=True):
-            k = 1
-            for s in shape:
-                k *= s
-            out[name] = X[:, off : off + k].view(n, *shape)
-        return out
+        parts = X.split(self.sizes, dim=1)  # one call for every parameter: this runs every round
+        return {
+            name: part.view(n, *shape)
+            for name, part, shape in zip(self.names, parts, self.shapes, strict=True)
+        }
+
+    @functools.cached_property
+    def sizes(self) -> list[int]:
+        """Number of entries of each parameter, in order."""
+        ends = [*self.offsets[1:], self.dim]
+        return [end - start for start, end in zip(self.offsets, ends, strict=True)]
 
     def flatten(self, module: nn.Module) -> torch.Tensor:
         """The module's parameters as one ``(d,)`` vector."""
