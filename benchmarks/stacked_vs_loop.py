@@ -201,7 +201,7 @@ def check_same_arithmetic(hidden: tuple[int, ...], n: int, batch: int) -> float:
 
 
 def bench_model(
-    hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, int]
+    hidden: tuple[int, ...], n: int, batch: int, timing: dict[str, int], *, goals: bool
 ) -> tuple[list[tuple], dict[str, float]]:
     torch.manual_seed(0)
     template = MLP(64, 10, hidden=hidden)
@@ -245,8 +245,8 @@ def bench_model(
             f"(a) Python loop over {n} modules + loop gossip",
             t["(a) loop"],
             ratio_a,
-            ">= 10",
-            "PASS" if ratio_a >= 10 else "FAIL",
+            ">= 10" if goals else "info",
+            ("PASS" if ratio_a >= 10 else "FAIL") if goals else "",
         )
     )
     ratio_b = t["(b) batch"] / base
@@ -255,8 +255,8 @@ def bench_model(
             f"(b) one model, batch {n * batch}",
             t["(b) batch"],
             ratio_b,
-            ">= 0.5",
-            "PASS" if ratio_b >= 0.5 else "FAIL",
+            ">= 0.5" if goals else "info",
+            ("PASS" if ratio_b >= 0.5 else "FAIL") if goals else "",
         )
     )
     split = phases(stacked, warmup=timing["warmup"], rounds=timing["repeats"] * timing["inner"])
@@ -294,14 +294,18 @@ def main() -> None:
     print(f"check: stacked engine vs loop after one round, max |dX| = {diff:.2e}")
     header = f"{'variant':<50} {'ms/round':>9} {'vs stacked':>11} {'goal':>7} {'result':>6}"
     failed = False
-    for hidden, label in (((64,), "built-in MLP (goal)"), ((128, 128), "wider MLP from DESIGN.md")):
+    models = (
+        ((64,), "built-in MLP (the goals)", True),
+        ((128, 128), "wider MLP from DESIGN.md (information: memory-bound, see README)", False),
+    )
+    for hidden, label, goals in models:
         print(f"\n{label}")
         print(header)
         print("-" * len(header))
-        rows, split = bench_model(hidden, n, batch, timing)
+        rows, split = bench_model(hidden, n, batch, timing, goals=goals)
         for name, sec, ratio, goal, verdict in rows:
             print(f"{name:<50} {sec * 1e3:>9.2f} {ratio:>10.2f}x {goal:>7} {verdict:>6}")
-            failed |= verdict == "FAIL" and hidden == (64,)
+            failed |= verdict == "FAIL"
         print(
             "stacked dsgd round by phase (ms): "
             + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in split.items())
