@@ -166,11 +166,16 @@ def resolve_loss(
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ConfigError(
-                f"unknown loss {loss!r}; known: {', '.join(LOSSES)}, or pass a torch loss"
+                f"unknown loss {loss!r}; known: {', '.join(LOSSES)} (the Python API also takes a torch loss)"
             )
         if loss == "cross_entropy" and task != "classification":
             raise ConfigError(
                 f"cross_entropy needs class labels but {dataset} is a regression set; use loss mse"
+            )
+        if loss == "mse" and task == "classification":
+            raise ConfigError(
+                f"mse needs real-valued targets but {dataset} is a classification set; "
+                "use loss cross_entropy (or pass a torch loss that takes class labels)"
             )
         return LOSSES[loss]
     if callable(loss):

@@ -41,6 +41,9 @@ class RunConfig:
     data: str | None = _f(
         None, "a .npz file with X and y (optionally X_test, y_test); overrides --dataset"
     )
+    loss: str | None = _f(
+        None, "cross_entropy or mse (default: cross_entropy for classification, mse for regression)"
+    )
     partition: str = _f(
         "iid", "how data is split: iid, label[:K] (K label shards per agent) or dirichlet:ALPHA"
     )

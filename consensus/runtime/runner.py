@@ -57,6 +57,7 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
         config.model,
         agents=config.agents,
         partition_scheme=config.partition,
+        loss=config.loss,
         seed=config.seed,
     )
     try:

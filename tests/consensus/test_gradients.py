@@ -130,6 +130,8 @@ def test_resolve_loss_errors_name_the_fix() -> None:
         resolve_loss("hinge", "classification")
     with pytest.raises(consensus.ConfigError, match="use loss mse"):
         resolve_loss("cross_entropy", "regression", "diabetes")
+    with pytest.raises(consensus.ConfigError, match="use loss cross_entropy"):
+        resolve_loss("mse", "classification", "wine")
     assert resolve_loss(None, "regression") is LOSSES["mse"]
 
 

@@ -188,6 +188,9 @@ BAD = [
     (["--reg", "l2"], "bad regularizer"),
     (["--partition", "dirichlet:-1"], "alpha"),
     (["--config", "missing.toml"], "does not exist"),
+    (["--loss", "hinge"], "unknown loss"),
+    (["--loss", "mse"], "use loss cross_entropy"),
+    (["--dataset", "diabetes", "--loss", "cross_entropy"], "use loss mse"),
 ]
 
 
