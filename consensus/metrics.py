@@ -18,7 +18,7 @@ def _accuracy_rows(
     out = []
     for start in range(0, X.shape[0], _CHUNK):
         Xc = X[start : start + _CHUNK]
-        pred = objective.forward(Xc, x.unsqueeze(0).expand(Xc.shape[0], *x.shape))
+        pred = objective.forward(Xc, x.unsqueeze(0).expand(Xc.shape[0], *x.shape), training=False)
         if y.dtype == torch.int64:
             out.append((pred.argmax(-1) == y).to(X.dtype).mean(-1))
         else:
@@ -44,7 +44,7 @@ def evaluate(
     Xb = x_bar.unsqueeze(0).expand_as(X).contiguous()
     shards = objective.shards
     full = Batch(*shards.full_batch())
-    G, losses = objective.gradient(Xb, full)
+    G, losses = objective.gradient(Xb, full, training=False)
     F = float(mixer.global_sum(losses.unsqueeze(1))[0]) / n + float(
         reg.value(x_bar.unsqueeze(0))[0]
     )
@@ -56,7 +56,7 @@ def evaluate(
     }
     classify = shards.y.dtype == torch.int64
     if classify:
-        pred = objective.forward(Xb, shards.X).argmax(-1)
+        pred = objective.forward(Xb, shards.X, training=False).argmax(-1)
         correct = ((pred == shards.y) & shards.mask).sum(1, keepdim=True).to(X.dtype)
         metrics["train_accuracy"] = float(mixer.global_sum(correct)[0]) / shards.total
     if test is not None:

@@ -8,6 +8,7 @@ on F's scale, so step sizes mean what they mean for centralized training.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import partial
 
@@ -58,6 +59,9 @@ class LocalObjective:
         self.module = module
         self.layout = ParamLayout.of(module)
         self.forward_fn = stacked_forward(module)
+        # Metrics use the model in eval mode (dropout off) without touching the shared module:
+        # blocks running in threads train with it at the same time.
+        self.eval_forward_fn = stacked_forward(copy.deepcopy(module).train(False))
         self.gradient_fn = stacked_gradient(module)
         self.loss = loss
         self.shards = shards
@@ -80,15 +84,21 @@ class LocalObjective:
             return Batch(*self.shards.full_batch())
         return Batch(*self.shards.batch(self.seed, t, self.batch_size))
 
-    def forward(self, X: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Outputs of every agent's model on its inputs: ``(n, B, C)``."""
-        return self.forward_fn(self.layout.views(X), x)
+    def forward(self, X: torch.Tensor, x: torch.Tensor, *, training: bool = True) -> torch.Tensor:
+        """Outputs of every agent's model on its inputs: ``(n, B, C)``.
+
+        ``training=False`` runs the model in eval mode (no dropout), as the metrics do.
+        """
+        forward = self.forward_fn if training else self.eval_forward_fn
+        return forward(self.layout.views(X), x)
 
     def weighted_losses(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
         """``sum_b w * loss`` per agent: an estimate of ``n * f_i(x_i)``, shape ``(n,)``."""
         return (self.loss(self.forward(X, batch.x), batch.y) * batch.w).sum(-1)
 
-    def gradient(self, X: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def gradient(
+        self, X: torch.Tensor, batch: Batch, *, training: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradients of ``n * f_i`` at every row of ``X`` (one backward), and the losses.
 
         ``G`` is a new tensor that nothing else refers to. A model's
@@ -96,6 +106,7 @@ class LocalObjective:
         per-parameter views are autograd's leaves and their gradients are
         copied in once (differentiating through the views of ``X`` would build
         a zero-filled ``(n, d)`` tensor per parameter and add them all up).
+        ``training=False`` differentiates the model in eval mode (the metrics).
         """
         if self.gradient_fn is not None:
             G = X.new_empty(X.shape)
@@ -110,7 +121,8 @@ class LocalObjective:
         }
         leaves = list(views.values())
         with torch.enable_grad():
-            losses = (self.loss(self.forward_fn(views, batch.x), batch.y) * batch.w).sum(-1)
+            forward = self.forward_fn if training else self.eval_forward_fn
+            losses = (self.loss(forward(views, batch.x), batch.y) * batch.w).sum(-1)
             grads = torch.autograd.grad(
                 losses.sum(), leaves, allow_unused=True, materialize_grads=True
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -80,3 +82,31 @@ def test_average_model_is_a_loadable_state_dict(tmp_path) -> None:  # type: igno
     state = torch.load(path, weights_only=True)
     assert set(state) == set(result.model.state_dict())
     torch.testing.assert_close(ParamLayout.of(result.model).flatten(result.model), result.X.mean(0))
+
+
+def test_metrics_use_the_model_in_eval_mode() -> None:
+    """With dropout, evaluating twice gives the same numbers: those of the module in eval mode."""
+    import numpy as np
+
+    import topologies
+    from consensus.algorithms import make
+    from consensus.setup import make_problem
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 3))
+    problem = make_problem("wine", module, agents=4)
+    schedule = topologies.get("ring", 4)
+    engine = consensus.build_engine(
+        schedule, make("dsgd", lr=0.1), problem, agent_ids=np.arange(4),
+        mixer=consensus.InProcessMixer(schedule), batch_size=8, reg=consensus.Regularizer(),
+        global_every=None, seed=0, dtype=torch.float32, device="cpu", init="independent",
+    )  # fmt: skip
+    engine.run(5)
+    first, second = engine.metrics(), engine.metrics()
+    assert first == second
+    x_test, y_test = engine.test  # type: ignore[misc]
+    assert module.training  # the user's module is left as it was
+    reference = ParamLayout.of(module).load(copy.deepcopy(module), engine.average()).eval()
+    with torch.no_grad():
+        accuracy = float((reference(x_test).argmax(-1) == y_test).float().mean())
+    assert first["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
