@@ -18,7 +18,7 @@ from torch import nn
 from .data.shards import Shards
 from .losses import Loss
 from .models.layout import ParamLayout
-from .models.stacked import stacked_forward, stacked_gradient
+from .models.stacked import StackedForward, stacked_forward, stacked_gradient
 
 
 @dataclass
@@ -89,12 +89,10 @@ class LocalObjective:
 
         ``training=False`` runs the model in eval mode (no dropout), as the metrics do.
         """
-        forward = self.forward_fn if training else self.eval_forward_fn
-        return forward(self.layout.views(X), x)
+        return self._forward(training)(self.layout.views(X), x)
 
-    def weighted_losses(self, X: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """``sum_b w * loss`` per agent: an estimate of ``n * f_i(x_i)``, shape ``(n,)``."""
-        return (self.loss(self.forward(X, batch.x), batch.y) * batch.w).sum(-1)
+    def _forward(self, training: bool) -> StackedForward:
+        return self.forward_fn if training else self.eval_forward_fn
 
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
@@ -121,8 +119,7 @@ class LocalObjective:
         }
         leaves = list(views.values())
         with torch.enable_grad():
-            forward = self.forward_fn if training else self.eval_forward_fn
-            losses = (self.loss(forward(views, batch.x), batch.y) * batch.w).sum(-1)
+            losses = (self.loss(self._forward(training)(views, batch.x), batch.y) * batch.w).sum(-1)
             grads = torch.autograd.grad(
                 losses.sum(), leaves, allow_unused=True, materialize_grads=True
             )

@@ -43,7 +43,6 @@ class GossipProduct:
     ):
         W = sp.csr_array(W)
         W.sort_indices()
-        self.shape = W.shape
         # A block of rows takes the whole matrix's choice, so every block computes alike.
         self.sparse = self.prefers_sparse(W) if sparse is None else sparse
         if self.sparse:

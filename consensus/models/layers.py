@@ -43,10 +43,9 @@ def linear_t_backward(
     into a flat gradient). Returns ``W^T grad_out`` ``(n, in, B)``, or None
     when ``input_grad`` is False (the first layer).
     """
-    if grad_weight.is_contiguous():
-        torch.bmm(grad_out, xT.transpose(1, 2), out=grad_weight)
-    else:  # a strided out= runs one GEMM per agent: a batched GEMM and a copy are faster
-        grad_weight.copy_(torch.bmm(grad_out, xT.transpose(1, 2)))
+    # Not bmm(out=grad_weight): a strided out= runs one GEMM per agent; a batched GEMM
+    # and a copy are faster.
+    grad_weight.copy_(torch.bmm(grad_out, xT.transpose(1, 2)))
     if grad_bias is not None:
         torch.sum(grad_out, 2, out=grad_bias)
     return torch.bmm(weight.transpose(1, 2), grad_out) if input_grad else None

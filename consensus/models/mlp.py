@@ -46,7 +46,6 @@ class MLP(nn.Module):
         super().__init__()
         sizes = [in_features, *hidden, out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
-        self.act = _ACTIVATIONS[activation]
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +54,7 @@ class MLP(nn.Module):
         for k, layer in enumerate(self.layers):
             h = layer(h)
             if k < len(self.layers) - 1:
-                h = self.act(h)
+                h = _ACTIVATIONS[self.activation](h)
         return h
 
     def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +64,7 @@ class MLP(nn.Module):
         for k in range(len(self.layers)):
             h = layers.linear(h, params[f"layers.{k}.weight"], params[f"layers.{k}.bias"])
             if k < last:
-                h = self.act(h)
+                h = _ACTIVATIONS[self.activation](h)
         return h
 
     def stacked_gradient(

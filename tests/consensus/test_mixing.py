@@ -38,7 +38,9 @@ def test_dense_and_sparse_products_agree() -> None:
     sparse = InProcessMixer(schedule, dtype=torch.float64)
     x = torch.randn(300, 5, dtype=torch.float64)
     dense = torch.as_tensor(schedule.dense(0)) @ x
-    assert sparse.matrix(0)[0].sparse  # 5 nonzeros a row of 300
+    product = sparse.matrix(0)[0]
+    assert product.sparse  # 5 nonzeros a row of 300
+    assert sum(t.numel() for t in product.tensors()) == 2 * 1500 + 300  # indices, weights, offsets
     torch.testing.assert_close(sparse.mix(0, x)[0], dense, rtol=0, atol=1e-12)
     assert not InProcessMixer(topologies.get("complete", 20)).matrix(0)[0].sparse
 
