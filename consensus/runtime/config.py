@@ -41,6 +41,16 @@ class RunConfig:
     data: str | None = _f(
         None, "a .npz file with X and y (optionally X_test, y_test); overrides --dataset"
     )
+    standardize: bool = _f(
+        True,
+        "scale every feature to mean 0 and variance 1 (fitted on the training rows; "
+        "regression targets too); --no-standardize keeps the data as given",
+    )
+    test_fraction: float | None = _f(
+        None,
+        "fraction of the rows held out as the test set, in [0, 1); 0 = no test set and no test "
+        "metrics (default 0.25, or the X_test of a .npz that has one)",
+    )
     loss: str | None = _f(
         None, "cross_entropy or mse (default: cross_entropy for classification, mse for regression)"
     )
@@ -51,27 +61,53 @@ class RunConfig:
     batch_size: int = _f(
         32, "samples per agent per round; 0 = each agent's whole shard (deterministic)"
     )
-    lr: float | None = _f(None, "step size (all algorithms but next; default 0.1)", algorithm=True)
-    momentum: float | None = _f(None, "momentum (dsgd, local_sgd, centralized)", algorithm=True)
+    # Algorithm options: one field per dataclass field of the algorithms in
+    # consensus.algorithms.ALGORITHMS (None = the algorithm's default). Written out, not
+    # generated, so that --help needs no torch; tests/consensus/test_config_registry.py
+    # checks them against the registry.
+    lr: float | None = _f(
+        None,
+        "step size (centralized, dgd, dsgd, extra, gradient_tracking, local_sgd, nids, push_sum; default 0.1)",
+        algorithm=True,
+    )
+    momentum: float | None = _f(
+        None, "momentum (centralized, dsgd, local_sgd; default 0.0)", algorithm=True
+    )
+    nesterov: bool | None = _f(
+        None, "Nesterov momentum instead of heavy ball (dsgd; default off)", algorithm=True
+    )
     tau: float | None = _f(
-        None, "next: proximal weight of the surrogate (default 3.0)", algorithm=True
+        None, "proximal weight of the surrogate (next; default 3.0)", algorithm=True
     )
     alpha0: float | None = _f(
-        None, "next: initial convex-combination step alpha[0] (default 1.0)", algorithm=True
+        None, "initial convex-combination step alpha[0] (next; default 1.0)", algorithm=True
     )
     eps: float | None = _f(
         None,
-        "next: decay alpha[t] = alpha[t-1](1 - eps alpha[t-1]) (default 0: constant)",
+        "decay alpha[t] = alpha[t-1](1 - eps alpha[t-1]) (next; default 0.0: constant)",
         algorithm=True,
     )
     surrogate: str | None = _f(
-        None, "next: linear, partial or block (default linear)", algorithm=True
+        None, "local surrogate: linear, partial or block (next; default linear)", algorithm=True
     )
     inner_steps: int | None = _f(
-        None, "next: inner steps of the partial/block surrogate (default 10)", algorithm=True
+        None, "inner steps of the partial/block surrogate (next; default 10)", algorithm=True
+    )
+    power_iterations: int | None = _f(
+        None,
+        "power iterations sizing the inner steps of the partial/block surrogate (next; default 4)",
+        algorithm=True,
+    )
+    workers: int | None = _f(
+        None, "threads solving the block surrogate's layers (next; default 1)", algorithm=True
     )
     every: int | None = _f(
-        None, "local_sgd: average every this many rounds (default 8)", algorithm=True
+        None, "average every this many rounds (local_sgd; default 8)", algorithm=True
+    )
+    tracking: bool | None = _f(
+        None,
+        "gradient tracking (Push-DIGing); --no-tracking gives SGP (push_sum; default on)",
+        algorithm=True,
     )
     reg: str = _f("none", "regularizer: none, l2:LAM, l1:LAM or elastic:L1,L2")
     global_every: int = _f(
@@ -136,8 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         kind = _type_of(f)
         if kind is bool:
+            # --x/--no-x where "off" is meaningful (default on, or the algorithm's default).
+            negatable = f.default is not False
             parser.add_argument(
-                flag, action="store_true", default=argparse.SUPPRESS, help=f.metadata["help"]
+                flag,
+                action=argparse.BooleanOptionalAction if negatable else "store_true",
+                default=argparse.SUPPRESS,
+                help=f.metadata["help"]
+                + (f" (default: {'on' if f.default else 'off'})" if f.default else ""),
             )
         else:
             parser.add_argument(
@@ -190,6 +232,10 @@ def parse_config(argv: list[str] | None = None) -> RunConfig:
     for name in ("batch_size", "global_every", "checkpoint_every"):
         if getattr(config, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')}={getattr(config, name)} must be >= 0")
+    if config.test_fraction is not None and not 0 <= config.test_fraction < 1:
+        raise ConfigError(
+            f"--test-fraction={config.test_fraction} must be in [0, 1); 0 means no test set"
+        )
     if config.timeout <= 0:
         raise ConfigError(f"--timeout={config.timeout} must be positive")
     return config
