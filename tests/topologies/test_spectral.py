@@ -32,7 +32,7 @@ def test_ring_gap_from_graph_and_dense_input() -> None:
 @pytest.mark.parametrize("n", [1, 2, 5, 16, 33])
 def test_complete_graph_gap_is_one(n: int) -> None:
     W = topologies.get("complete", n).weights(0)
-    np.testing.assert_allclose(W.toarray(), np.full((n, n), 1.0 / n), atol=1e-15)
+    np.testing.assert_allclose(W.toarray(), np.full((n, n), 1.0 / n), atol=1e-12)
     assert topologies.spectral_gap(W) == pytest.approx(1.0, abs=1e-12)
 
 
@@ -45,7 +45,11 @@ def test_gap_ordering_of_classic_graphs() -> None:
         name: topologies.spectral_gap(topologies.get(name, 16).weights(0))
         for name in ("path", "ring", "torus", "hypercube", "complete")
     }
-    assert gap["path"] < gap["ring"] < gap["torus"] <= gap["hypercube"] < gap["complete"]
+    # Q4 is C4 x C4: the 4 x 4 torus and the 16-node hypercube are the same graph, so their
+    # gaps agree only up to rounding (0.3999999999999999 against 0.3999999999999998).
+    assert gap["torus"] == pytest.approx(gap["hypercube"], abs=1e-12)
+    assert gap["path"] < gap["ring"] < gap["torus"] < gap["complete"]
+    assert gap["hypercube"] < gap["complete"]
 
 
 @pytest.mark.parametrize("k", range(1, 7))
