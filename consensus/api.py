@@ -108,6 +108,8 @@ def train(
     model: str | nn.Module = "mlp",
     loss: str | Loss | Callable[..., torch.Tensor] | None = None,
     partition: str = "iid",
+    standardize: bool = True,
+    test_fraction: float | None = None,
     rounds: int = 100,
     batch_size: int = 32,
     reg: str | Regularizer | None = None,
@@ -139,6 +141,12 @@ def train(
         classification, mse for regression) or a torch loss such as
         ``nn.HuberLoss()`` (see :meth:`~consensus.losses.Loss.wrap`);
         ``partition`` ``iid``, ``label[:K]`` or ``dirichlet:ALPHA``.
+    standardize, test_fraction
+        As in :func:`~consensus.load_dataset`: scale the features (and
+        regression targets) on the training rows (default) or keep them as
+        given; hold out this fraction of the rows as the test set (default
+        0.25, or a ``.npz`` file's own ``X_test``; 0: no test set, and
+        ``result.final`` has no ``test_*`` entries).
     rounds, batch_size, eval_every
         Rounds to run; samples per agent per round (0: the whole shard); how
         often to evaluate.
@@ -168,8 +176,9 @@ def train(
             "pass algorithm options either in the Algorithm instance or as keywords, not both"
         )
     problem = make_problem(
-        dataset, model, agents=agents, partition_scheme=partition, loss=loss, seed=seed
-    )
+        dataset, model, agents=agents, partition_scheme=partition, loss=loss, seed=seed,
+        standardize=standardize, test_fraction=test_fraction,
+    )  # fmt: skip
     try:
         schedule = topologies.get(topology, agents, seed=seed)
     except TopologyError as err:

@@ -51,9 +51,23 @@ def make_problem(
     partition_scheme: str = "iid",
     loss: str | Loss | Callable[..., torch.Tensor] | None = None,
     seed: int = 0,
+    standardize: bool = True,
+    test_fraction: float | None = None,
 ) -> Problem:
-    """Resolve dataset, model and loss names and split the data among ``agents``."""
-    data = load_dataset(dataset, seed) if isinstance(dataset, str) else dataset
+    """Resolve dataset, model and loss names and split the data among ``agents``.
+
+    ``standardize`` and ``test_fraction`` are those of :func:`~consensus.load_dataset`;
+    they apply to a dataset given by name or path, not to a ready :class:`Dataset`.
+    """
+    if isinstance(dataset, str):
+        data = load_dataset(dataset, seed, standardize=standardize, test_fraction=test_fraction)
+    elif not standardize or test_fraction is not None:
+        raise ConfigError(
+            "standardize and test_fraction apply to a dataset name or .npz path; "
+            "a ready Dataset is used as it is"
+        )
+    else:
+        data = dataset
     resolved = resolve_loss(loss, data.task, data.name)
     torch.manual_seed(seed)
     module = build_model(model, data) if isinstance(model, str) else model
@@ -107,9 +121,11 @@ def local_shards(
 
 def held_out_tensors(
     problem: Problem, *, dtype: torch.dtype, device: str | torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The held-out set as tensors."""
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The held-out set as tensors, or None without one (``test_fraction=0``: no test metrics)."""
     d = problem.data
+    if not d.has_test:
+        return None
     y = torch.as_tensor(d.y_test, device=device)
     return torch.as_tensor(d.X_test, dtype=dtype, device=device), (
         y if d.task == "classification" else y.to(dtype)

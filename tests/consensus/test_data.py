@@ -118,3 +118,54 @@ def test_batches_drawn_in_blocks_of_rounds_equal_one_round_draws() -> None:
         rows = torch.from_numpy((idx + np.arange(4)[:, None] * M).ravel())
         torch.testing.assert_close(x, shards.X.reshape(-1, shards.X.shape[-1])[rows].view(4, 3, -1))
         torch.testing.assert_close(y, shards.y.reshape(-1)[rows].view(4, 3))
+
+
+def test_standardize_and_test_fraction_are_switchable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(5.0, 3.0, size=(80, 3)), rng.integers(0, 2, 80)
+    path = str(tmp_path / "a.npz")
+    np.savez(path, X=X, y=y)
+    default = consensus.load_dataset(path)
+    assert len(default.X_test) == 20 and default.standardized
+    assert default.describe() == "a: 60 train / 20 test rows (a 25% split), standardized"
+    raw = consensus.load_dataset(path, standardize=False, test_fraction=0.1)
+    assert len(raw.X_test) == 8 and len(raw.X_train) == 72
+    np.testing.assert_array_equal(np.sort(np.concatenate([raw.X_train, raw.X_test]), 0), np.sort(X, 0))
+    assert raw.describe() == "a: 72 train / 8 test rows (a 10% split), not standardized"
+    whole = consensus.load_dataset(path, test_fraction=0)
+    assert len(whole.X_train) == 80 and not whole.has_test
+    assert whole.describe() == "a: 80 train rows, no test set, standardized"
+    digits = consensus.load_dataset("digits", standardize=False, test_fraction=0)
+    assert digits.X_train.max() == 16.0 and len(digits.X_train) == 1797
+
+
+def test_no_test_set_means_no_test_metrics() -> None:
+    result = consensus.train(
+        "ring", "dsgd", agents=4, dataset="wine", model="logistic", rounds=4, eval_every=4,
+        test_fraction=0,
+    )  # fmt: skip
+    assert "test_accuracy" not in result.final and "train_accuracy" in result.final
+    assert result.problem.data.describe() == "wine: 178 train rows, no test set, standardized"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"test_fraction": 1.0}, r"test_fraction=1.0 must be in \[0, 1\)"),
+        ({"test_fraction": -0.1}, r"must be in \[0, 1\)"),
+        ({"test_fraction": 0.001}, "cannot hold out test_fraction=0.001"),
+    ],
+)
+def test_bad_test_fractions_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(consensus.ConfigError, match=message) as info:
+        consensus.load_dataset("digits", **kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_a_file_with_its_own_test_set_refuses_a_test_fraction(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    X, y = np.zeros((10, 2)), np.arange(10) % 2
+    np.savez(tmp_path / "b.npz", X=X, y=y, X_test=X[:3], y_test=y[:3])
+    data = consensus.load_dataset(str(tmp_path / "b.npz"))
+    assert data.describe() == "b: 10 train / 3 test rows (the file's X_test), standardized"
+    with pytest.raises(consensus.ConfigError, match="has its own X_test"):
+        consensus.load_dataset(str(tmp_path / "b.npz"), test_fraction=0.2)

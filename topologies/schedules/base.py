@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -79,6 +79,14 @@ class Schedule(ABC):
         graphs, ``column_stochastic`` for directed ones.
     name : str
         A short description, used in messages and plots.
+
+    Attributes
+    ----------
+    details : dict
+        What the spec left implicit and the builder chose, as plain JSON
+        values, recorded in a run's config.json: e.g. ``{"shape": [2, 4]}``
+        for a torus or grid, ``{"node_labels": {"a": 0, "b": 1}}`` for a
+        graph whose nodes were relabelled.
     """
 
     #: Rounds after which the graph sequence repeats (1 for static), or None.
@@ -93,6 +101,7 @@ class Schedule(ABC):
             raise TopologyError(f"the number of agents must be a positive integer, got {n!r}")
         self.n = int(n)
         self.name = name
+        self.details: dict[str, Any] = {}
         self._rule_arg = weights
         self._graph_lru: _LRU[int, nx.Graph] = _LRU(_GRAPH_CACHE_SIZE)
         self._weights_lru: _LRU[int, sp.csr_array] = _LRU(_WEIGHTS_CACHE_SIZE)
