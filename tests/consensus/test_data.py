@@ -130,7 +130,9 @@ def test_standardize_and_test_fraction_are_switchable(tmp_path) -> None:  # type
     assert default.describe() == "a: 60 train / 20 test rows (a 25% split), standardized"
     raw = consensus.load_dataset(path, standardize=False, test_fraction=0.1)
     assert len(raw.X_test) == 8 and len(raw.X_train) == 72
-    np.testing.assert_array_equal(np.sort(np.concatenate([raw.X_train, raw.X_test]), 0), np.sort(X, 0))
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([raw.X_train, raw.X_test]), 0), np.sort(X, 0)
+    )
     assert raw.describe() == "a: 72 train / 8 test rows (a 10% split), not standardized"
     whole = consensus.load_dataset(path, test_fraction=0)
     assert len(whole.X_train) == 80 and not whole.has_test
