@@ -96,7 +96,7 @@ class Engine:
     def check_finite(self) -> None:
         """Raise :class:`NonFiniteError` naming the round if any parameter is NaN or inf (one global check)."""
         bad = (~torch.isfinite(self.X)).any(dim=1, keepdim=True).to(self.X.dtype)
-        if float(self.mixer.global_sum(bad)[0]) > 0:
+        if float(self.mixer.global_sum(self.objective.row_sum(bad))[0]) > 0:
             raise NonFiniteError(
                 f"parameters became NaN or inf at round {self.t}; lower the step size"
             )
@@ -106,7 +106,9 @@ class Engine:
         out = {"round": float(self.t)}
         out.update(evaluate(self.objective, self.mixer, self.X, self.reg, self.test))
         out["step_size"] = self.algorithm.step_size(self.state, self.t)
-        out["bytes_per_agent"] = self.mixer.bytes_sent
+        # An agent's traffic: the sum over its stage processes (each gossips its own columns).
+        sent = torch.tensor([[self.mixer.bytes_sent]], dtype=torch.float64, device=self.X.device)
+        out["bytes_per_agent"] = float(self.objective.row_sum(sent)[0, 0])
         out["grad_evals_per_agent"] = float(self.grad_evals)
         return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}
 

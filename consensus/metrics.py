@@ -45,14 +45,18 @@ def evaluate(
     shards = objective.shards
     full = Batch(*shards.full_batch())
     G, losses = objective.gradient(Xb, full, training=False)
+    # Sums over an agent's parameters go through row_sum: a stage process holds some columns only.
+    row = objective.row_sum
     F = float(mixer.global_sum(losses.unsqueeze(1))[0]) / n + float(
-        reg.value(x_bar.unsqueeze(0))[0]
+        row(reg.value(x_bar.unsqueeze(0)).unsqueeze(1))[0, 0]
     )
     grad = mixer.global_sum(G) / n
+    residual = reg.subgradient_residual(x_bar.unsqueeze(0), grad.unsqueeze(0)).unsqueeze(1)
+    deviation = row(((X - x_bar) ** 2).sum(1, keepdim=True))
     metrics = {
         "loss": F,
-        "grad_norm": float(reg.subgradient_residual(x_bar.unsqueeze(0), grad.unsqueeze(0))[0]),
-        "consensus_error": float(mixer.global_sum(((X - x_bar) ** 2).sum(1, keepdim=True))[0]) / n,
+        "grad_norm": float(row(residual**2)[0, 0]) ** 0.5,
+        "consensus_error": float(mixer.global_sum(deviation)[0]) / n,
     }
     classify = shards.y.dtype == torch.int64
     if classify:

@@ -149,6 +149,14 @@ class LocalObjective:
 
         return out.detach(), push, pull
 
+    def row_sum(self, v: torch.Tensor) -> torch.Tensor:
+        """A per-agent quantity of the columns held here, summed over all of an agent's columns.
+
+        Every column is here, so it is ``v`` itself; a stage process of a
+        layer-parallel agent holds a part of the columns and adds the parts.
+        """
+        return v
+
     def output_loss_grad(
         self, out: torch.Tensor, batch: Batch
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..losses import OutputGrad
 from . import layers
+from .chain import Layer
 
 
 class LinearModel(nn.Module):
@@ -50,3 +51,7 @@ class LinearModel(nn.Module):
             input_grad=False,
         )
         return losses
+
+    def stacked_layers(self) -> list[Layer]:
+        """One layer: a linear model cannot be cut into more than one stage."""
+        return [Layer("linear", ("linear.weight", "linear.bias"), self.stacked_forward)]

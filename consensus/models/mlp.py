@@ -10,6 +10,7 @@ from torch import nn
 
 from ..losses import OutputGrad
 from . import layers
+from .chain import Layer
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 _IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
@@ -100,3 +101,18 @@ class MLP(nn.Module):
             if grad_in is not None:  # through the activation that produced hs[k]
                 g = _BACKWARDS[self.activation](grad_in, hs[k])
         return losses
+
+    def stacked_layers(self) -> list[Layer]:
+        """The linear layers (each with the activation after it) as a chain: the units of a stage split."""
+        last = len(self.layers) - 1
+
+        def layer(k: int) -> Layer:
+            weight, bias = f"layers.{k}.weight", f"layers.{k}.bias"
+
+            def forward(params: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+                h = layers.linear(h.flatten(2) if k == 0 else h, params[weight], params[bias])
+                return _ACTIVATIONS[self.activation](h) if k < last else h
+
+            return Layer(f"layers.{k}", (weight, bias), forward)
+
+        return [layer(k) for k in range(last + 1)]

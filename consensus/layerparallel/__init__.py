@@ -1,0 +1,31 @@
+"""Layer-parallel agents: a model cut into stages, each stage on its own process.
+
+An agent may be several processes that split its layers (the ``stage``
+dimension of the process mesh). This package cuts models into stages
+(:func:`split_model`), names the methods by which the stages cooperate
+(:data:`LAYER_PARALLEL`: the exact ``pipeline`` so far), runs them in one
+process (:class:`PipelineObjective`, the simulator) or one stage per process
+(:class:`~consensus.layerparallel.mesh.StageObjective`).
+"""
+
+from .layers import Layer, layers_of
+from .methods import LAYER_PARALLEL, PipelineMethod, resolve_method
+from .objective import PipelineObjective
+from .schedules import SCHEDULES, gpipe, idle_fraction, one_f_one_b
+from .split import Stage, StageSplit, split_model
+
+__all__ = [
+    "LAYER_PARALLEL",
+    "SCHEDULES",
+    "Layer",
+    "PipelineMethod",
+    "PipelineObjective",
+    "Stage",
+    "StageSplit",
+    "gpipe",
+    "idle_fraction",
+    "layers_of",
+    "one_f_one_b",
+    "resolve_method",
+    "split_model",
+]

@@ -1,0 +1,262 @@
+"""The process mesh ``agents x stages`` and one stage process's local objective.
+
+Under torchrun with ``--stages S`` the ``P`` processes form a 2-D mesh
+(torch.distributed's DeviceMesh, dims ``"agent"`` and ``"stage"``): process
+``(b, s)`` (global rank ``b * S + s``) hosts the agents of block ``b`` and only
+the columns of stage ``s``. Gossip runs along the agent dimension (the
+processes of one stage); the pipeline, and every sum over an agent's
+parameters, along the stage dimension (the processes of one agent block).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..data.shards import Shards
+from ..errors import ConfigError
+from ..losses import Loss
+from ..mixers.distributed import ExchangeTimeout
+from ..objective import Batch, LocalObjective
+from .methods import PipelineMethod
+from .objective import microbatches
+from .pipeline import StageWorker, run_stage
+from .schedules import SCHEDULES
+from .split import StageSplit, split_model
+
+_ACT, _GRAD, _EVAL = 0, 1, 2
+
+
+@dataclass
+class Mesh:
+    """This process's place in the mesh and the process groups of its row and column."""
+
+    blocks: int
+    stages: int
+    block: int
+    stage: int
+    agent_group: Any  # the processes of this stage, one per agent block: gossip
+    stage_group: Any  # the processes of this agent block, one per stage: the pipeline
+
+    def rank_of(self, stage: int) -> int:
+        """Global rank of ``stage`` in this process's agent block."""
+        return self.block * self.stages + stage
+
+    def describe(self) -> dict[str, Any]:
+        """For config.json."""
+        return {
+            "dims": ["agent", "stage"],
+            "shape": [self.blocks, self.stages],
+            "rank_of": "block * stages + stage",
+        }
+
+
+def build_mesh(world: int, rank: int, stages: int, device: torch.device) -> Mesh:
+    """The ``(world / stages) x stages`` mesh of an initialised process group (a DeviceMesh)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    blocks = world // stages
+    mesh = init_device_mesh(device.type, (blocks, stages), mesh_dim_names=("agent", "stage"))
+    return Mesh(
+        blocks,
+        stages,
+        rank // stages,
+        rank % stages,
+        mesh.get_group("agent"),
+        mesh.get_group("stage"),
+    )
+
+
+def boundary_shapes(split: StageSplit, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Per-sample shape of each stage's input and of the last output (inferred on the meta device)."""
+    shapes = [tuple(input_shape)]
+    h = torch.empty(1, 1, *input_shape, device="meta")
+    for stage in split.stages:
+        params = {
+            name: torch.empty(1, *shape, device="meta")
+            for name, shape in zip(stage.layout.names, stage.layout.shapes, strict=True)
+        }
+        with torch.no_grad():
+            h = stage.forward(params, h)
+        shapes.append(tuple(h.shape[2:]))
+    return shapes
+
+
+class _P2PLink:
+    """Messages of one pipeline pass between this stage and its neighbours (isend/irecv, timed waits)."""
+
+    def __init__(self, owner: StageObjective, rows: int, sizes: list[int], kind: int):
+        self.o, self.rows, self.sizes, self.kind = owner, rows, sizes, kind
+        self.sends: list[tuple[int, Any, torch.Tensor]] = []
+
+    def _recv(self, peer_stage: int, shape: tuple[int, ...], tag: int) -> torch.Tensor:
+        o = self.o
+        buf = torch.empty(shape, dtype=o.dtype, device=o.device)
+        work = dist.irecv(buf, src=o.mesh.rank_of(peer_stage), tag=tag)
+        o.wait(work, peer_stage, "receive")
+        return buf
+
+    def _send(self, peer_stage: int, t: torch.Tensor, tag: int) -> None:
+        t = t.contiguous()
+        self.sends.append(
+            (peer_stage, dist.isend(t, dst=self.o.mesh.rank_of(peer_stage), tag=tag), t)
+        )
+
+    def _shape(self, m: int, boundary: int) -> tuple[int, ...]:
+        return (self.rows, self.sizes[m], *self.o.shapes[boundary])
+
+    def recv_activation(self, m: int) -> torch.Tensor:
+        s = self.o.mesh.stage
+        return self._recv(s - 1, self._shape(m, s), 3 * m + self.kind)
+
+    def send_activation(self, m: int, h: torch.Tensor) -> None:
+        self._send(self.o.mesh.stage + 1, h, 3 * m + self.kind)
+
+    def recv_grad(self, m: int) -> torch.Tensor:
+        s = self.o.mesh.stage
+        return self._recv(s + 1, self._shape(m, s + 1), 3 * m + _GRAD)
+
+    def send_grad(self, m: int, g: torch.Tensor) -> None:
+        self._send(self.o.mesh.stage - 1, g, 3 * m + _GRAD)
+
+    def flush(self) -> None:
+        for peer, work, _ in self.sends:
+            self.o.wait(work, peer, "send")
+        self.sends.clear()
+
+
+class StageObjective(LocalObjective):
+    """The local objective of one stage process: rows of its agent block, columns of its stage.
+
+    ``gradient`` runs this stage's part of the pipeline and returns the
+    gradient in the stage's columns; losses and forward outputs are broadcast
+    from the last stage, so every process of the block sees the same metrics.
+    ``row_sum`` adds a per-agent quantity over the stages (norms, consensus
+    error). Every wait has the run's timeout and names the stage, the peer and
+    the round.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        loss: Loss,
+        shards: Shards,
+        *,
+        split: StageSplit,
+        method: PipelineMethod,
+        mesh: Mesh,
+        dtype: torch.dtype,
+        device: torch.device,
+        timeout: float,
+        batch_size: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(module, loss, shards, batch_size=batch_size, seed=seed)
+        self.split, self.method, self.mesh = split, method, mesh
+        self.stage = split.stages[mesh.stage]
+        self.layout = self.stage.layout  # X holds this stage's columns only
+        self.last = mesh.stage == split.count - 1
+        self.actions = SCHEDULES[method.schedule](split.count, method.microbatches)[mesh.stage]
+        # Metrics run the model in eval mode (dropout off) on a copy, as LocalObjective does.
+        eval_model = copy.deepcopy(module).train(False)
+        self.eval_stage = split_model(eval_model, split.count, split.cut_points).stages[mesh.stage]
+        self.shapes = boundary_shapes(split, tuple(shards.X.shape[2:]))
+        self.dtype, self.device = dtype, device
+        self.timeout = datetime.timedelta(seconds=timeout)
+        self.round = 0
+        self.wire_bytes = 0.0
+
+    def batch(self, t: int) -> Batch:
+        self.round = t
+        return super().batch(t)
+
+    def wait(self, work: Any, peer_stage: int | None, what: str) -> None:
+        """Wait for one message or collective, or raise ExchangeTimeout naming stage, peer and round."""
+        me = f"stage {self.mesh.stage} of agent block {self.mesh.block}"
+        peer = f"stage {peer_stage}" if peer_stage is not None else "the other stages"
+        try:
+            ok = work.wait(self.timeout)
+        except Exception as err:  # gloo raises on timeout or a dead peer
+            raise ExchangeTimeout(
+                f"round {self.round}: {me} could not {what} with {peer} ({str(err).splitlines()[0]}); "
+                "a stage process died or the processes disagree about the configuration"
+            ) from None
+        if ok is False:
+            raise ExchangeTimeout(
+                f"round {self.round}: {me} waited over {self.timeout.total_seconds():.0f}s to {what} with {peer}"
+            )
+
+    def _from_last(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
+        work = dist.broadcast(
+            x,
+            src=self.mesh.rank_of(self.split.count - 1),
+            group=self.mesh.stage_group,
+            async_op=True,
+        )
+        self.wait(work, self.split.count - 1, "broadcast")
+        return x
+
+    def row_sum(self, v: torch.Tensor) -> torch.Tensor:
+        """``v`` (per agent, this stage's part) summed over the stages of the agent block."""
+        total = v.contiguous().clone()
+        work = dist.all_reduce(total, group=self.mesh.stage_group, async_op=True)
+        self.wait(work, None, "all-reduce")
+        return total
+
+    def gradient(
+        self, X: torch.Tensor, batch: Batch, *, training: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This stage's columns of the gradients of ``n * f_i`` (the serial gradient), and the losses."""
+        stage = self.stage if training else self.eval_stage  # metrics: the eval-mode model
+        worker = StageWorker(stage, self.loss if self.last else None)
+        G = X.new_empty(X.shape)
+        xs, targets = microbatches(batch, self.method.microbatches)
+        worker.start(X, G, targets)
+        link = _P2PLink(self, X.shape[0], [x.shape[1] for x in xs], _ACT)
+        run_stage(worker, self.actions, xs if self.mesh.stage == 0 else None, link, last=self.last)
+        losses = worker.losses if worker.losses is not None else X.new_zeros(X.shape[0])
+        return G, self._from_last(losses.detach())
+
+    def forward(self, X: torch.Tensor, x: torch.Tensor, *, training: bool = True) -> torch.Tensor:
+        """Outputs ``(n, B, C)`` on every stage: the stages composed on the whole input, then broadcast."""
+        worker = StageWorker(self.stage if training else self.eval_stage, None)
+        worker.start(X, None)
+        link = _P2PLink(self, X.shape[0], [x.shape[1]], _EVAL)
+        h = x if self.mesh.stage == 0 else link.recv_activation(0)
+        out = worker.forward(0, h)
+        if not self.last:
+            link.send_activation(0, out)
+        link.flush()
+        if not self.last:
+            out = torch.empty(
+                (X.shape[0], x.shape[1], *self.shapes[-1]), dtype=X.dtype, device=X.device
+            )
+        return self._from_last(out)
+
+    def linearization(self, X: torch.Tensor, batch: Batch):
+        raise ConfigError(
+            "NEXT's partial and block surrogates need the whole network's linearization, which the multi-process "
+            "mesh does not offer yet; use surrogate=linear with --stages, or run the stages in one process"
+        )
+
+
+def gather_columns(objective: StageObjective, x: torch.Tensor) -> torch.Tensor:
+    """The whole ``(d,)`` vector from every stage's columns ``x`` (all processes of the block get it)."""
+    split, mesh = objective.split, objective.mesh
+    width = max(s.dim for s in split.stages)
+    padded = torch.zeros(width, dtype=x.dtype, device=x.device)
+    padded[: x.numel()] = x
+    parts = [torch.empty_like(padded) for _ in range(split.count)]
+    work = dist.all_gather(parts, padded, group=mesh.stage_group, async_op=True)
+    objective.wait(work, None, "gather the model")
+    full = torch.empty(split.layout.dim, dtype=x.dtype, device=x.device)
+    for stage, part in zip(split.stages, parts, strict=True):  # S pieces, once per run
+        full[stage.cols] = part[: stage.dim]
+    return full

@@ -1,0 +1,57 @@
+"""Layer-parallel methods: how the stage processes of an agent cooperate, by name.
+
+``--layer-parallel NAME[:key=value,...]`` resolves through :data:`LAYER_PARALLEL`
+with the grammar, type checks and error style of topology specs. A method is a
+frozen dataclass whose fields are its options; later methods (sph, mgrit, dsp)
+register here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import ConfigError
+from .schedules import SCHEDULES
+
+
+@dataclass(frozen=True)
+class PipelineMethod:
+    """The exact pipeline: ``microbatches`` micro-batches per round, GPipe or 1F1B schedule.
+
+    The gradient is the serial one (up to the order of the micro-batch sums).
+
+    Examples
+    --------
+    >>> resolve_method("pipeline:schedule=gpipe,microbatches=2")
+    PipelineMethod(schedule='gpipe', microbatches=2)
+    """
+
+    name: ClassVar[str] = "pipeline"
+    schedule: str = "1f1b"
+    microbatches: int = 4
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"pipeline: schedule={self.schedule!r} is unknown; use one of {', '.join(SCHEDULES)}"
+            )
+        if self.microbatches < 1:
+            raise ConfigError(f"pipeline: microbatches={self.microbatches} must be >= 1")
+
+    def spec(self) -> str:
+        """The spec string that rebuilds this method."""
+        return f"{self.name}:schedule={self.schedule},microbatches={self.microbatches}"
+
+
+#: Method name -> its options dataclass.
+LAYER_PARALLEL: dict[str, type] = {"pipeline": PipelineMethod}
+
+
+def resolve_method(spec: str | object) -> PipelineMethod:
+    """A method from ``NAME[:key=value,...]`` (or a method instance, returned as is)."""
+    if not isinstance(spec, str):
+        return spec  # type: ignore[return-value]
+    from topologies.specs_grammar import resolve  # the grammar shared with topology and model specs
+
+    return resolve(spec, LAYER_PARALLEL, what="layer-parallel method", error=ConfigError)

@@ -1,0 +1,105 @@
+"""How the agents of a run are split into stages: the split, the method, and where the stages run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.shards import Shards
+from ..errors import ConfigError
+from ..losses import Loss
+from ..objective import LocalObjective
+from .mesh import Mesh, StageObjective
+from .methods import PipelineMethod, resolve_method
+from .objective import PipelineObjective
+from .split import StageSplit, split_model
+
+
+@dataclass(frozen=True)
+class LayerParallel:
+    """Layer-parallel agents: ``split`` into stages, cooperating by ``method``.
+
+    ``mesh`` None runs every stage in this process (the simulator); otherwise
+    this process is one stage of an agent block of the mesh and holds only
+    that stage's columns.
+    """
+
+    split: StageSplit
+    method: PipelineMethod
+    mesh: Mesh | None = None
+    timeout: float = 300.0
+
+    @property
+    def columns(self) -> slice:
+        """The columns of the flat layout held in this process."""
+        return slice(None) if self.mesh is None else self.split.stages[self.mesh.stage].cols
+
+    def objective(
+        self,
+        module: nn.Module,
+        loss: Loss,
+        shards: Shards,
+        *,
+        batch_size: int,
+        seed: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> LocalObjective:
+        """The local objective of the agents (all stages here, or this process's stage)."""
+        common: dict[str, Any] = {
+            "split": self.split,
+            "method": self.method,
+            "batch_size": batch_size,
+            "seed": seed,
+        }
+        if self.mesh is None:
+            return PipelineObjective(module, loss, shards, **common)
+        return StageObjective(
+            module, loss, shards, mesh=self.mesh, dtype=dtype, device=torch.device(device),
+            timeout=self.timeout, **common,
+        )  # fmt: skip
+
+    def check_batch(self, batch_size: int, shard_sizes: Sequence[int]) -> None:
+        """Refuse more micro-batches than samples per agent per round."""
+        rows = batch_size or min(shard_sizes)
+        if self.method.microbatches > rows:
+            raise ConfigError(
+                f"{self.method.microbatches} micro-batches but only {rows} samples per agent per round; "
+                f"use microbatches <= {rows} or a larger --batch-size"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """For config.json: the method, the stages and (on a mesh) its shape."""
+        out: dict[str, Any] = {"method": self.method.spec(), "stages": self.split.describe()}
+        if self.mesh is not None:
+            out["mesh"] = self.mesh.describe()
+        return out
+
+
+def layer_parallel(
+    module: nn.Module,
+    stages: int,
+    method: str | PipelineMethod = "pipeline",
+    split_points: Sequence[int] | str | None = None,
+) -> LayerParallel | None:
+    """The layer-parallel setup of ``stages`` stages, or None for whole-model agents (``stages == 1``).
+
+    ``split_points`` may be a string ``"2,5"`` (the command line's spelling).
+    """
+    if isinstance(split_points, str):
+        try:
+            split_points = [int(p) for p in split_points.split(",") if p.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--split-points {split_points!r} must be comma-separated layer indices, e.g. 2,5"
+            ) from None
+    resolved = resolve_method(method)
+    if split_points and stages == 1:
+        stages = len(split_points) + 1  # the points say how many stages
+    if stages == 1:
+        return None
+    return LayerParallel(split_model(module, stages, split_points), resolved)
