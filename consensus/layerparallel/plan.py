@@ -65,7 +65,7 @@ class LayerParallel:
 
     def check_batch(self, batch_size: int, shard_sizes: Sequence[int]) -> None:
         """Refuse more micro-batches than samples per agent per round."""
-        rows = batch_size or min(shard_sizes)
+        rows = batch_size or max(shard_sizes)
         if self.method.microbatches > rows:
             raise ConfigError(
                 f"{self.method.microbatches} micro-batches but only {rows} samples per agent per round; "

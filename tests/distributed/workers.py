@@ -92,3 +92,45 @@ def dies_early(rank: int, world: int, rendezvous: str, out: str, options: dict[s
         with open(os.path.join(out, "error.txt"), "w") as fh:
             fh.write(f"{time.monotonic() - start:.1f} {err}")
         os._exit(0)
+
+
+def train_mesh(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+    """One stage process of a ``(world / stages) x stages`` mesh; saves its columns, metrics and sizes."""
+    init(rank, world, rendezvous)
+    import topologies
+    from consensus.algorithms import make
+    from consensus.api import build_engine
+    from consensus.layerparallel import PipelineMethod
+    from consensus.layerparallel.mesh import build_mesh, gather_columns
+    from consensus.layerparallel.plan import layer_parallel
+    from consensus.mixers.distributed import DistributedMixer, contiguous_blocks
+    from consensus.regularizers import Regularizer
+    from consensus.setup import make_problem, resolve_dtype
+
+    o = dict(options)
+    n, dtype, S = o["agents"], resolve_dtype(o["dtype"]), o["stages"]
+    schedule = topologies.get(o["topology"], n, seed=o["seed"])
+    problem = make_problem(o["dataset"], o["model"], agents=n, seed=o["seed"])
+    mesh = build_mesh(world, rank, S, torch.device("cpu"))
+    plan = layer_parallel(problem.module, S, PipelineMethod(*o["method"]))
+    assert plan is not None
+    plan = type(plan)(plan.split, plan.method, mesh, timeout=60)
+    blocks = contiguous_blocks(n, mesh.blocks)
+    mixer = DistributedMixer(schedule, blocks, group=mesh.agent_group, dtype=dtype, timeout=60)
+    engine = build_engine(
+        schedule, make(o["algorithm"], **o.get("algorithm_options", {})), problem, agent_ids=blocks[mesh.block],
+        mixer=mixer, batch_size=o["batch_size"], reg=Regularizer.parse(o.get("reg")), global_every=o.get("global_every"),
+        seed=o["seed"], dtype=dtype, device="cpu", init="same", layer_parallel=plan,
+    )  # fmt: skip
+    history = engine.run(o["rounds"], eval_every=o["rounds"])
+    average = gather_columns(engine.objective, engine.average())  # type: ignore[arg-type]
+    sizes = {
+        "X": tuple(engine.X.shape),
+        **{k: tuple(v.shape) for k, v in engine.state.items() if v.dim() == 2},
+    }
+    torch.save(
+        {"X": engine.X, "metrics": history[-1], "average": average, "sizes": sizes, "block": mesh.block,
+         "stage": mesh.stage, "cols": (plan.columns.start, plan.columns.stop)},
+        os.path.join(out, f"rank{rank}.pt"),
+    )  # fmt: skip
+    dist.destroy_process_group()
