@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,7 @@ def train(
     progress: bool = False,
     blocks: int = 1,
     on_eval: Callable[[dict[str, float]], None] | None = None,
+    threads: int | None = 1,
     **algorithm_options: Any,
 ) -> Result:
     """Train ``agents`` agents on a topology with a decentralized algorithm, in this process.
@@ -158,6 +160,16 @@ def train(
         Split the agents into this many contiguous blocks, each run by its own
         engine in a thread with a shared-memory mixer: the layout of a
         multi-process run, in one process. The trajectory is the same.
+    threads : int or None
+        torch's intra-op thread count while the agents train
+        (:func:`torch.set_num_threads`), restored when ``train`` returns or
+        raises. The default 1 matches the command line (``OMP_NUM_THREADS=1``):
+        the many small per-agent operations of a simulated run are several
+        times slower with torch's default of one thread per core, more so on a
+        busy machine. None leaves the
+        setting alone (use it with ``OMP_NUM_THREADS`` or your own
+        ``torch.set_num_threads``). The setting is process-wide: do not run
+        two ``train`` calls with different ``threads`` at once in one process.
 
     Examples
     --------
@@ -170,6 +182,12 @@ def train(
     torch_dtype = resolve_dtype(dtype)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ConfigError(f"rounds={rounds!r} must be a positive integer")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ConfigError(
+            f"threads={threads!r} must be a positive integer, or None to keep torch's setting"
+        )
     alg = algorithm if isinstance(algorithm, Algorithm) else make(algorithm, **algorithm_options)
     if isinstance(algorithm, Algorithm) and algorithm_options:
         raise ConfigError(
@@ -194,26 +212,27 @@ def train(
         device=device,
         init=init,
     )
-    if blocks == 1:
-        engine = build_engine(
-            schedule,
-            alg,
-            problem,
-            agent_ids=np.arange(agents),
-            mixer=InProcessMixer(schedule, dtype=torch_dtype, device=device),
-            **common,  # type: ignore[arg-type]
-        )
-        bar = tqdm(total=rounds, disable=not progress, desc=alg.name)
-        history: list[dict[str, float]] = []
-        for chunk in _chunks(rounds, eval_every or rounds):
-            history += engine.run(chunk, eval_every=chunk, on_eval=on_eval)
-            bar.update(chunk)
-        bar.close()
-        X_all, average = engine.X, engine.average()
-    else:
-        history, X_all, average = _run_blocks(
-            schedule, alg, problem, blocks, rounds, eval_every, common
-        )
+    with _torch_threads(threads):
+        if blocks == 1:
+            engine = build_engine(
+                schedule,
+                alg,
+                problem,
+                agent_ids=np.arange(agents),
+                mixer=InProcessMixer(schedule, dtype=torch_dtype, device=device),
+                **common,  # type: ignore[arg-type]
+            )
+            bar = tqdm(total=rounds, disable=not progress, desc=alg.name)
+            history: list[dict[str, float]] = []
+            for chunk in _chunks(rounds, eval_every or rounds):
+                history += engine.run(chunk, eval_every=chunk, on_eval=on_eval)
+                bar.update(chunk)
+            bar.close()
+            X_all, average = engine.X, engine.average()
+        else:
+            history, X_all, average = _run_blocks(
+                schedule, alg, problem, blocks, rounds, eval_every, common
+            )
     layout = ParamLayout.of(problem.module)
     model_out = layout.load(problem.module, average.to(next(problem.module.parameters()).dtype))
     config = {
@@ -277,6 +296,18 @@ def _run_blocks(
         )
     X_all = torch.cat([e.X for e in engines])
     return results[0], X_all, X_all.mean(0)
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` inside, put back as found after."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _chunks(total: int, size: int) -> list[int]:
