@@ -82,9 +82,9 @@ def link_failure(n: int, base: str = "ring", q: float = 0.1, *, seed: int = 0) -
 @register("cycle", example="cycle:specs=ring|star")
 def cycle(n: int, specs: str, *, seed: int = 0) -> Schedule:
     """Cycle through static topologies given as ``specs=ring|star|(torus:rows=2,cols=4)``."""
-    from .spec import _unwrap, split_top_level
+    from .specs_grammar import split_top_level, unwrap
 
-    parts = [_unwrap(s) for s in split_top_level(specs, "|") if s]
+    parts = [unwrap(s) for s in split_top_level(specs, "|") if s]
     if not parts:
         raise TopologyError("cycle: give specs=a|b|..., e.g. cycle:specs=ring|star")
     graphs = [_static_graph(s, n, seed, "cycle", "specs", "specs=ring|star") for s in parts]

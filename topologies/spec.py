@@ -17,7 +17,6 @@ takes its own parameters. Every spec also takes ``weights=RULE`` (a name from
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -34,6 +33,9 @@ from ._random import check_seed
 from .errors import TopologyError
 from .files import is_graph_file, read_graph
 from .registry import BUILDERS, Builder
+from .specs_grammar import parse_params, split_top_level, unknown_name
+
+__all__ = ["SpecLike", "get", "parse_params", "split_top_level"]
 from .schedules import Cycle, FromCallable, Schedule, StaticSchedule
 from .weights import WEIGHT_RULES, WeightRule
 
@@ -42,93 +44,20 @@ SpecLike: TypeAlias = (
 )
 
 
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split ``text`` on ``sep`` outside parentheses.
-
-    Examples
-    --------
-    >>> split_top_level("base=(torus:rows=2,cols=4),q=0.2")
-    ['base=(torus:rows=2,cols=4)', 'q=0.2']
-    """
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise TopologyError(f"unbalanced ')' in {text!r}; check the parentheses")
-        if ch == sep and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    if depth:
-        raise TopologyError(f"unbalanced '(' in {text!r}; check the parentheses")
-    parts.append("".join(current).strip())
-    return parts
-
-
-def _unwrap(value: str) -> str:
-    value = value.strip()
-    if not (value.startswith("(") and value.endswith(")")):
-        return value
-    depth = 0
-    for i, ch in enumerate(value):
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and i < len(value) - 1:
-            return value  # "(a)|(b)": the first "(" closes before the end
-    return value[1:-1].strip()
-
-
-def parse_params(text: str, where: str, *, example: str | None = None) -> dict[str, str]:
-    """``"a=1,b=(x:y=2)"`` -> ``{"a": "1", "b": "x:y=2"}``.
-
-    ``where`` names the spec in errors; ``example`` is the fix they suggest.
-    """
-    params: dict[str, str] = {}
-    if not text.strip():
-        return params
-    for item in split_top_level(text):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise TopologyError(
-                f"{where}: parameter {item!r} is not key=value; write e.g. {example or where + ':p=0.3'}"
-            )
-        if key in params:
-            raise TopologyError(f"{where}: parameter {key!r} is given twice; give it once")
-        params[key] = _unwrap(value)
-    return params
-
-
 def _unknown(name: str) -> TopologyError:
-    close = difflib.get_close_matches(name, list(BUILDERS), n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return TopologyError(
-        f"unknown topology {name!r}; {hint}known: {', '.join(sorted(BUILDERS))}; "
-        "or give a graph file (.edgelist, .adjlist, .graphml, .gml, .json) or module:function"
+    return unknown_name(  # type: ignore[return-value]
+        name,
+        BUILDERS,
+        what="topology",
+        error=TopologyError,
+        extra="; or give a graph file (.edgelist, .adjlist, .graphml, .gml, .json) or module:function",
     )
 
 
 def _call_builder(builder: Builder, n: int, raw: dict[str, Any], seed: int) -> Any:
-    unknown = sorted(set(raw) - set(builder.params))
-    if unknown:
-        accepted = ", ".join(builder.params) or "none"
-        raise TopologyError(
-            f"{builder.name}: unknown parameter {unknown[0]!r}; accepted: {accepted} (and weights)"
-        )
-    kwargs = {k: builder.params[k].convert(v, builder.name) for k, v in raw.items()}
-    missing = [p.name for p in builder.params.values() if p.required and p.name not in kwargs]
-    if missing:
-        raise TopologyError(
-            f"{builder.name}: missing parameter {missing[0]!r}; write e.g. {builder.usage()}"
-        )
-    if builder.takes_seed:
-        kwargs["seed"] = seed
-    return builder.func(n, **kwargs)
+    return builder.call(
+        (n,), raw, inject={"seed": seed}, error=TopologyError, also=" (and weights)"
+    )
 
 
 def _load_attribute(module_part: str, attr: str) -> Any:

@@ -221,7 +221,8 @@ def load_npz(
         raise ConfigError(
             f"{p}: X must be (samples, features) with as many rows as y; got X {X.shape}, y {y.shape}"
         )
-    image_shape = tuple(X.shape[1:]) if X.ndim > 2 else None
+    # (samples, H, W) are one-channel images; (samples, C, H, W) are kept as they are.
+    image_shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:]) if X.ndim > 3 else None
     X = X.reshape(len(X), -1)
     kind = task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")
     if "X_test" in archive.files and "y_test" in archive.files:

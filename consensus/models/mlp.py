@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..losses import OutputGrad
 from . import layers
 from .chain import Layer
 
+#: The activations an MLP takes (``act=`` in a model spec).
+Activation = Literal["relu", "tanh", "sigmoid"]
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 _IN_PLACE = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
 
@@ -42,9 +46,13 @@ class MLP(nn.Module):
         in_features: int,
         out_features: int,
         hidden: Sequence[int] = (64,),
-        activation: str = "relu",
+        activation: Activation = "relu",
     ):
         super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ConfigError(
+                f"unknown activation {activation!r}; use one of {', '.join(_ACTIVATIONS)}"
+            )
         sizes = [in_features, *hidden, out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.activation = activation

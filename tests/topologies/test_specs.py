@@ -389,3 +389,49 @@ def test_string_integer_labels_and_one_based_labels() -> None:
     )
     one_based = nx.relabel_nodes(nx.path_graph(4), lambda v: v + 1)
     assert sorted(topologies.normalize_labels(one_based, 4).edges()) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_specs_grammar_resolves_any_registry_with_the_callers_error() -> None:
+    """The grammar topologies use, reused for a registry of dataclasses (as --layer-parallel does)."""
+    from dataclasses import dataclass
+    from typing import Literal
+
+    from topologies.specs_grammar import Signature, resolve
+
+    class MyError(ValueError):
+        pass
+
+    @dataclass(frozen=True)
+    class Pipeline:
+        microbatches: int = 4
+        schedule: Literal["gpipe", "1f1b"] = "1f1b"
+        sizes: tuple[float, ...] = (0.5, 0.5)
+        every: int | None = None
+
+    def penalty(stages: int, rho: float, *, seed: int = 0) -> tuple[int, float, int]:
+        return stages, rho, seed
+
+    registry = {"pipeline": Pipeline, "penalty": penalty}
+    got = resolve("pipeline:microbatches=8,sizes=0.25-0.75,every=none", registry, what="method")
+    assert got == Pipeline(8, "1f1b", (0.25, 0.75), None)
+    assert resolve("penalty:rho=2", registry, what="method", args=(3,), inject={"seed": 7}) == (
+        3,
+        2.0,
+        7,
+    )
+    assert Signature.of("pipeline", Pipeline).signature() == (
+        "pipeline:microbatches=4,schedule=1f1b,sizes=0.5-0.5,every=None"
+    )
+    cases = {
+        "pipelin": "unknown method 'pipelin'; did you mean 'pipeline'? known: penalty, pipeline",
+        "pipeline:schedule=gpip": "pipeline: parameter schedule='gpip' is not one of gpipe, 1f1b; "
+        "did you mean 'gpipe'? give e.g. schedule=gpipe",
+        "pipeline:microbatch=2": "did you mean 'microbatches'?",
+        "pipeline:microbatches=x": "pipeline: parameter microbatches='x' is not a valid int",
+        "penalty": "penalty: missing parameter 'rho'; write e.g. penalty:rho=<float>",
+    }
+    for spec, message in cases.items():
+        with pytest.raises(MyError) as info:
+            args = (2,) if spec.startswith("penalty") else ()
+            resolve(spec, registry, what="method", error=MyError, args=args)
+        assert message in str(info.value), spec
