@@ -11,6 +11,7 @@ process (:class:`PipelineObjective`, the simulator) or one stage per process
 from .layers import Layer, layers_of
 from .methods import LAYER_PARALLEL, PipelineMethod, resolve_method
 from .objective import PipelineObjective
+from .plan import LayerParallel, layer_parallel
 from .schedules import SCHEDULES, gpipe, idle_fraction, one_f_one_b
 from .split import Stage, StageSplit, split_model
 
@@ -18,12 +19,14 @@ __all__ = [
     "LAYER_PARALLEL",
     "SCHEDULES",
     "Layer",
+    "LayerParallel",
     "PipelineMethod",
     "PipelineObjective",
     "Stage",
     "StageSplit",
     "gpipe",
     "idle_fraction",
+    "layer_parallel",
     "layers_of",
     "one_f_one_b",
     "resolve_method",

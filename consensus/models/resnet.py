@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import layers
+from .chain import Layer
 
 
 class SmallResNet(nn.Module):
@@ -59,3 +60,29 @@ class SmallResNet(nn.Module):
                 a, params[p + "b.weight"], params[p + "b.bias"], padding=1
             )
         return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])
+
+    def stacked_layers(self) -> list[Layer]:
+        """The stem, each residual block, and the head as a chain (the units of a stage split)."""
+
+        def stem(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            u = x.reshape(*x.shape[:2], *self.image_shape)
+            return F.relu(layers.conv2d(u, params["stem.weight"], params["stem.bias"], padding=1))
+
+        def block(k: int) -> Layer:
+            p = f"blocks.{k}."
+            names = (p + "a.weight", p + "a.bias", p + "b.weight", p + "b.bias")
+
+            def forward(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+                a = F.relu(layers.conv2d(u, params[names[0]], params[names[1]], padding=1))
+                return u + self.h * layers.conv2d(a, params[names[2]], params[names[3]], padding=1)
+
+            return Layer(f"blocks.{k}", names, forward)
+
+        def head(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+            return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])
+
+        return [
+            Layer("stem", ("stem.weight", "stem.bias"), stem),
+            *(block(k) for k in range(len(self.blocks))),
+            Layer("head", ("head.weight", "head.bias"), head),
+        ]

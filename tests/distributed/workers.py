@@ -95,42 +95,88 @@ def dies_early(rank: int, world: int, rendezvous: str, out: str, options: dict[s
 
 
 def train_mesh(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
-    """One stage process of a ``(world / stages) x stages`` mesh; saves its columns, metrics and sizes."""
+    """One stage process of a ``(world / stages) x stages`` mesh, for each case in ``options["cases"]``.
+
+    Saves per case its columns, final metrics, the gathered average model and the
+    shapes of everything it allocated per agent.
+    """
     init(rank, world, rendezvous)
     import topologies
     from consensus.algorithms import make
     from consensus.api import build_engine
-    from consensus.layerparallel import PipelineMethod
+    from consensus.layerparallel import LayerParallel, layer_parallel
     from consensus.layerparallel.mesh import build_mesh, gather_columns
-    from consensus.layerparallel.plan import layer_parallel
     from consensus.mixers.distributed import DistributedMixer, contiguous_blocks
+    from consensus.models import MLP
     from consensus.regularizers import Regularizer
     from consensus.setup import make_problem, resolve_dtype
 
-    o = dict(options)
-    n, dtype, S = o["agents"], resolve_dtype(o["dtype"]), o["stages"]
-    schedule = topologies.get(o["topology"], n, seed=o["seed"])
-    problem = make_problem(o["dataset"], o["model"], agents=n, seed=o["seed"])
+    S = options["stages"]
     mesh = build_mesh(world, rank, S, torch.device("cpu"))
-    plan = layer_parallel(problem.module, S, PipelineMethod(*o["method"]))
-    assert plan is not None
-    plan = type(plan)(plan.split, plan.method, mesh, timeout=60)
-    blocks = contiguous_blocks(n, mesh.blocks)
-    mixer = DistributedMixer(schedule, blocks, group=mesh.agent_group, dtype=dtype, timeout=60)
-    engine = build_engine(
-        schedule, make(o["algorithm"], **o.get("algorithm_options", {})), problem, agent_ids=blocks[mesh.block],
-        mixer=mixer, batch_size=o["batch_size"], reg=Regularizer.parse(o.get("reg")), global_every=o.get("global_every"),
-        seed=o["seed"], dtype=dtype, device="cpu", init="same", layer_parallel=plan,
-    )  # fmt: skip
-    history = engine.run(o["rounds"], eval_every=o["rounds"])
-    average = gather_columns(engine.objective, engine.average())  # type: ignore[arg-type]
-    sizes = {
-        "X": tuple(engine.X.shape),
-        **{k: tuple(v.shape) for k, v in engine.state.items() if v.dim() == 2},
-    }
-    torch.save(
-        {"X": engine.X, "metrics": history[-1], "average": average, "sizes": sizes, "block": mesh.block,
-         "stage": mesh.stage, "cols": (plan.columns.start, plan.columns.stop)},
-        os.path.join(out, f"rank{rank}.pt"),
-    )  # fmt: skip
+    saved = []
+    for o in options["cases"]:
+        n, dtype = o["agents"], resolve_dtype(o["dtype"])
+        schedule = topologies.get(o["topology"], n, seed=o["seed"])
+        problem = make_problem(
+            o["dataset"], MLP(13, 3, hidden=(16, 16, 16)), agents=n, seed=o["seed"]
+        )
+        plan = layer_parallel(problem.module, S, o["method"])
+        assert plan is not None
+        plan = LayerParallel(plan.split, plan.method, mesh, timeout=60)
+        blocks = contiguous_blocks(n, mesh.blocks)
+        mixer = DistributedMixer(schedule, blocks, group=mesh.agent_group, dtype=dtype, timeout=60)
+        engine = build_engine(
+            schedule, make(o["algorithm"], **o.get("algorithm_options", {})), problem,
+            agent_ids=blocks[mesh.block], mixer=mixer, batch_size=o["batch_size"],
+            reg=Regularizer.parse(o.get("reg")), global_every=o.get("global_every"), seed=o["seed"], dtype=dtype,
+            device="cpu", init="same", layer_parallel=plan,
+        )  # fmt: skip
+        history = engine.run(o["rounds"], eval_every=o["rounds"])
+        average = gather_columns(engine.objective, engine.average())  # type: ignore[arg-type]
+        sizes = {"X": tuple(engine.X.shape)}
+        sizes.update({k: tuple(v.shape) for k, v in engine.state.items() if v.dim() == 2})
+        saved.append(
+            {"X": engine.X, "metrics": history[-1], "average": average, "sizes": sizes, "block": mesh.block,
+             "stage": mesh.stage, "cols": (plan.columns.start, plan.columns.stop), "rows": torch.as_tensor(blocks[mesh.block])}
+        )  # fmt: skip
+    torch.save({"cases": saved}, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def pipeline_gradients(
+    rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]
+) -> None:
+    """One agent block of ``world`` stages: the pipeline gradient of each model, schedule and micro-batch count."""
+    init(rank, world, rendezvous)
+    import consensus
+    from consensus.layerparallel import LayerParallel, PipelineMethod, split_model
+    from consensus.layerparallel.mesh import build_mesh
+    from consensus.setup import local_shards, make_problem
+    from tests.layerparallel.reference import models, random_rows
+
+    mesh = build_mesh(world, rank, world, torch.device("cpu"))
+    data = consensus.load_dataset("digits")
+    saved = {}
+    for name, module in models(data.num_features, data.output_dim, data.image_shape).items():
+        problem = make_problem(data, module, agents=3, seed=1)
+        shards = local_shards(problem, np.arange(3), dtype=torch.float64, device="cpu")
+        if world > len(split_model(module, 1).stages[0].layers):
+            continue
+        split = split_model(module, world)
+        X = random_rows(3, split.layout.dim)
+        for schedule in ("gpipe", "1f1b"):
+            for M in (1, 2, 4):
+                plan = LayerParallel(split, PipelineMethod(schedule, M), mesh, timeout=60)
+                objective = plan.objective(
+                    module,
+                    problem.loss,
+                    shards,
+                    batch_size=8,
+                    seed=2,
+                    dtype=torch.float64,
+                    device="cpu",
+                )
+                G, losses = objective.gradient(X[:, plan.columns], objective.batch(5))
+                saved[(name, schedule, M)] = (G, losses, (plan.columns.start, plan.columns.stop))
+    torch.save(saved, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
