@@ -103,7 +103,9 @@ def layers_of(model: nn.Module) -> list[Layer]:
     if callable(declared):
         return _from_submodules(model, list(declared()), "concord_layers()")
     if isinstance(model, nn.Sequential):
-        return _from_submodules(model, list(model), "nn.Sequential")  # not children(): it drops repeats
+        return _from_submodules(
+            model, list(model), "nn.Sequential"
+        )  # not children(): it drops repeats
     raise ConfigError(
         f"{type(model).__name__} cannot be split into stages; use an nn.Sequential, a built-in model, "
         "or define concord_layers() returning its layers in order (see the guide 'Splitting your model')"

@@ -74,9 +74,9 @@ class LayerParallel:
 
     def describe(self) -> dict[str, Any]:
         """For config.json: the method, the stages and (on a mesh) its shape."""
-        out: dict[str, Any] = {"method": self.method.spec(), "stages": self.split.describe()}
+        out: dict[str, Any] = {"method": self.method.spec(), "split": self.split.describe()}
         if self.mesh is not None:
-            out["mesh"] = self.mesh.describe()
+            out.update(self.mesh.describe())
         return out
 
 

@@ -29,7 +29,7 @@ class RunConfig:
         "ring",
         "topology spec: a built-in name with parameters (torus:rows=4,cols=8), a graph file, or module:function",
     )
-    agents: int = _f(8, "number of agents")
+    agents: int = _f(8, "number of agents (a graph file's node count when --topology is one)")
     algorithm: str = _f(
         "next",
         "next, gradient_tracking, dsgd, dgd, extra, nids, push_sum, local_sgd or centralized",
@@ -112,6 +112,18 @@ class RunConfig:
     reg: str = _f("none", "regularizer: none, l2:LAM, l1:LAM or elastic:L1,L2")
     global_every: int = _f(
         0, "replace gossip by an exact average every H rounds (Gossip-PGA); 0 = never"
+    )
+    stages: int = _f(
+        1,
+        "layer-parallel agents: cut each agent's model into S stages, one process each under torchrun "
+        "(P/S agent blocks x S stages); in one process the stages run in turn",
+    )
+    layer_parallel: str = _f(
+        "pipeline",
+        "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M]",
+    )
+    split_points: str | None = _f(
+        None, "layer indices where stages 1..S-1 begin, e.g. 2,5; none balances parameter counts"
     )
     eval_every: int = _f(20, "evaluate (and log a line) every this many rounds")
     seed: int = _f(0, "seed of data split, initialisation, batches and random topologies")
@@ -220,12 +232,32 @@ def load_toml(path: str) -> dict[str, Any]:
     return out
 
 
+def _agents_of_graph_file(config: RunConfig, *, given: bool) -> None:
+    """A graph file fixes the number of agents: the default, and an explicit mismatch is an error."""
+    from topologies import TopologyError, fixed_agents  # here: --help needs no networkx
+
+    try:
+        nodes = fixed_agents(config.topology)
+    except TopologyError as err:
+        raise ConfigError(str(err)) from None
+    if nodes is None:
+        return
+    if not given:
+        config.agents = nodes
+    elif config.agents != nodes:
+        raise ConfigError(
+            f"--agents {config.agents} but {config.topology} has {nodes} nodes; "
+            f"drop --agents (the graph file sets it) or give --agents {nodes}"
+        )
+
+
 def parse_config(argv: list[str] | None = None) -> RunConfig:
     """Flags over a TOML file over the defaults. Raises :class:`ConfigError` on bad input."""
     args = vars(build_parser().parse_args(argv))
     values = load_toml(args["config"]) if args.get("config") else {}
     values.update(args)
     config = RunConfig(**values)
+    _agents_of_graph_file(config, given="agents" in values)
     for name in ("agents", "rounds", "eval_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}={getattr(config, name)} must be >= 1")
