@@ -24,7 +24,7 @@ from .checks import (
     weight_properties,
 )
 from .connectivity import check_b_connected, is_b_connected, smallest_window
-from .errors import TopologyError
+from .errors import TopologyError, TopologyWarning
 from .files import read_graph
 from .graphs import (
     complete,
@@ -54,7 +54,7 @@ from .schedules import (
     Schedule,
     StaticSchedule,
 )
-from .spec import get, split_top_level
+from .spec import fixed_agents, get, split_top_level
 from .spectral import product, spectral_gap, window_contraction
 from .weights import (
     WEIGHT_RULES,
@@ -86,6 +86,7 @@ __all__ = [
     "Schedule",
     "StaticSchedule",
     "TopologyError",
+    "TopologyWarning",
     "attribute_weights",
     "best_constant_weights",
     "check_b_connected",
@@ -97,6 +98,7 @@ __all__ = [
     "draw_rounds",
     "erdos_renyi",
     "exponential",
+    "fixed_agents",
     "get",
     "grid",
     "has_positive_diagonal",

@@ -17,3 +17,10 @@ class TopologyError(ValueError):
     ...     print(str(err).split(";")[0])
     unknown topology 'rign'
     """
+
+
+class TopologyWarning(UserWarning):
+    """A topology that was built, but not quite as asked: a torus of a prime number of agents is a ring.
+
+    The message is one line saying what was built and how to get what was meant.
+    """

@@ -17,24 +17,35 @@ def _node_link(path: Path) -> nx.Graph:
     return nx.node_link_graph(data, edges=edges_key)
 
 
+def _is_int(token: str) -> bool:
+    return token.lstrip("-").isdigit()
+
+
 def _edgelist(path: Path) -> nx.Graph:
-    # Three columns means a weight; anything else is read as plain pairs.
+    # Three columns means a weight; anything else is read as plain pairs. Node names are
+    # integers when they all are, else text (relabelled 0..n-1 in natural order later).
     rows = [ln.split("#")[0].split() for ln in path.read_text().splitlines()]
     rows = [r for r in rows if r]
+    nodetype = int if all(_is_int(t) for r in rows for t in r[:2]) else str
     if rows and all(len(r) == 3 for r in rows):
         try:
             [float(r[2]) for r in rows]
-            return nx.read_weighted_edgelist(path, nodetype=int)
+            return nx.read_weighted_edgelist(path, nodetype=nodetype)
         except ValueError:
             pass
-    return nx.read_edgelist(path, nodetype=int, data=False)
+    return nx.read_edgelist(path, nodetype=nodetype, data=False)
+
+
+def _adjlist(path: Path) -> nx.Graph:
+    tokens = [t for ln in path.read_text().splitlines() for t in ln.split("#")[0].split()]
+    return nx.read_adjlist(path, nodetype=int if all(map(_is_int, tokens)) else str)
 
 
 #: File suffix -> reader.
 READERS: dict[str, Callable[[Path], nx.Graph]] = {
     ".edgelist": _edgelist,
     ".edges": _edgelist,
-    ".adjlist": lambda p: nx.read_adjlist(p, nodetype=int),
+    ".adjlist": _adjlist,
     ".graphml": nx.read_graphml,
     ".gml": lambda p: nx.read_gml(p, label="id"),
     ".json": _node_link,
@@ -49,10 +60,12 @@ def is_graph_file(spec: str) -> bool:
 def read_graph(path: str | Path) -> nx.Graph:
     """Read a graph file; the format is chosen by suffix.
 
-    Edge lists (``.edgelist``, ``.edges``) and adjacency lists (``.adjlist``) have
-    integer node labels and give undirected graphs (a third numeric column of an
-    edge list becomes the ``weight`` attribute); GraphML, GML and node-link JSON
-    keep their own directedness and attributes.
+    Edge lists (``.edgelist``, ``.edges``) and adjacency lists (``.adjlist``) give
+    undirected graphs (a third numeric column of an edge list becomes the
+    ``weight`` attribute); GraphML, GML and node-link JSON keep their own
+    directedness and attributes. Node names may be integers or any words
+    (``n0 n1 ...``): a schedule numbers words ``0..n-1`` in natural sort order
+    and records the mapping (see :func:`~topologies.normalize_labels`).
 
     Examples
     --------

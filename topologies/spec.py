@@ -35,7 +35,7 @@ from .files import is_graph_file, read_graph
 from .registry import BUILDERS, Builder
 from .specs_grammar import parse_params, split_top_level, unknown_name
 
-__all__ = ["SpecLike", "get", "parse_params", "split_top_level"]
+__all__ = ["SpecLike", "fixed_agents", "get", "parse_params", "split_top_level"]
 from .schedules import Cycle, FromCallable, Schedule, StaticSchedule
 from .weights import WEIGHT_RULES, WeightRule
 
@@ -212,7 +212,13 @@ def _parse_string(spec: str, n: int, seed: int) -> tuple[Schedule, str | None]:
         rule = params.pop("weights", None)
         result = _call_builder(BUILDERS[name], n, params, seed)
         label = text if len(text) <= 60 else name
-        return _to_schedule(result, n, seed, label), rule
+        schedule = _to_schedule(result, n, seed, label)
+        if isinstance(result, nx.Graph) and {"rows", "cols"} <= set(result.graph):
+            shape = [int(result.graph["rows"]), int(result.graph["cols"])]
+            schedule.details["shape"] = shape
+            if not ("rows=" in text and "cols=" in text):  # say the shape that was chosen
+                schedule.name = f"{label} ({shape[0]} x {shape[1]})"
+        return schedule, rule
     as_module = _split_module(text)
     if as_module is not None:
         module_part, attr, params_text = as_module
@@ -221,6 +227,25 @@ def _parse_string(spec: str, n: int, seed: int) -> tuple[Schedule, str | None]:
         rule = _weights_only(params_text, f"{module_part}:{attr}", "module:function")
         return _to_schedule(_load_attribute(module_part, attr), n, seed, attr), rule
     raise _unknown(name)
+
+
+def fixed_agents(spec: SpecLike) -> int | None:
+    """The number of agents a spec fixes: a graph file's node count, else None.
+
+    Examples
+    --------
+    >>> import networkx as nx, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "wiring.edgelist")
+    >>> nx.write_edgelist(nx.cycle_graph(5), path, data=False)
+    >>> fixed_agents(path + ":weights=lazy"), fixed_agents("ring")
+    (5, None)
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        return None
+    as_file = _split_file(os.fspath(spec).strip())
+    if as_file is None:
+        return None
+    return int(read_graph(as_file[0]).number_of_nodes())
 
 
 def get(

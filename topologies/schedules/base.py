@@ -238,7 +238,7 @@ class StaticSchedule(Schedule):
         name: str = "graph",
     ):
         super().__init__(graph.number_of_nodes() if n is None else n, weights=weights, name=name)
-        self._fixed = normalize_labels(graph, self.n, name)
+        self._fixed = normalize_labels(graph, self.n, name, record=self.details)
         check_connected(self._fixed, what=name)
         self.weights(0)
 
