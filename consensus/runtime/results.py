@@ -69,47 +69,87 @@ def save_model(path: Path, model: nn.Module) -> None:
     os.replace(tmp, path)
 
 
-def plot_runs(folders: Sequence[Path], path: Path, labels: Sequence[str] | None = None) -> Path:
-    """Overlay runs: loss, accuracy and consensus error against rounds (top) and bytes per agent (bottom)."""
+def _run_title(folders: Sequence[Path], labels: Sequence[str]) -> str:
+    """Name the run: its label, then agents, data, model and rounds from its config.json."""
+    if len(folders) != 1:
+        names = ", ".join(labels)
+        return f"{len(folders)} runs: {names if len(names) <= 100 else names[:97] + '...'}"
+    folder = Path(folders[0])
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    facts = [f"{config['agents']} agents"] if "agents" in config else []
+    facts += [str(config[key]) for key in ("dataset", "model") if config.get(key)]
+    facts += [f"{config['rounds']} rounds"] if "rounds" in config else []
+    facts.append(folder.name)
+    return f"{labels[0]}: {', '.join(facts)}"
+
+
+def plot_runs(
+    folders: Sequence[Path],
+    path: Path,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """curves.png: :func:`curves_figure` saved to ``path``."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for k, folder in enumerate(folders):
-        rows = read_metrics(Path(folder))
-        if not rows:
-            continue
-        label = labels[k] if labels else Path(folder).name
-        for col, (key, title, log) in enumerate(CURVES):
-            if key == "test_accuracy" and key not in rows[0]:
-                key, title = "test_mse", "test MSE of x_bar"
-            for row_axis, x_key, x_label in (
-                (0, "round", "round"),
-                (1, "bytes_per_agent", "bytes sent per agent"),
-            ):
-                ax = axes[row_axis, col]
-                xs = [r[x_key] for r in rows if r.get(key) is not None]
-                ys = [r[key] for r in rows if r.get(key) is not None]
-                ax.plot(xs, ys, label=label)
-                ax.set_xlabel(x_label)
-                ax.set_title(title, fontsize=10)
-                if log and all(y > 0 for y in ys):
-                    ax.set_yscale("log")
-                ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
+    fig = curves_figure(folders, labels, title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def curves_figure(
+    folders: Sequence[Path], labels: Sequence[str] | None = None, title: str | None = None
+) -> Any:
+    """Overlay runs: loss, accuracy and consensus error against rounds (top) and MB sent per agent (bottom).
+
+    ``title`` defaults to the run's label with its agents, dataset, model, rounds
+    and directory (from config.json), or the labels of several runs. Returns
+    the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(labels) if labels else [Path(folder).name for folder in folders]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for k, folder in enumerate(folders):
+        rows = read_metrics(Path(folder))
+        if not rows:
+            continue
+        for col, (key, name, log) in enumerate(CURVES):
+            if key == "test_accuracy" and key not in rows[0]:
+                key, name = "test_mse", "test MSE of x_bar"
+            kept = [r for r in rows if r.get(key) is not None]
+            ys = [r[key] for r in kept]
+            for ax, xs, x_label in (
+                (axes[0, col], [r["round"] for r in kept], "round"),
+                (axes[1, col], [r["bytes_per_agent"] / 1e6 for r in kept], "MB sent per agent"),
+            ):
+                ax.plot(xs, ys, label=names[k])
+                ax.set_xlabel(x_label)
+                ax.set_title(name, fontsize=10)
+                if log and all(y > 0 for y in ys):
+                    ax.set_yscale("log")
+                ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title or _run_title(folders, names), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def draw_topology(schedule: Any, path: Path) -> None:
-    """topology.png: round 0, or four rounds of a time-varying schedule."""
+    """topology.png: round 0 of a static schedule; else up to four rounds and the gap of their window.
+
+    A periodic schedule shows at most one period (its window is the period).
+    """
     import matplotlib.pyplot as plt
 
     import topologies
 
     if schedule.is_static:
-        topologies.draw(schedule, path, show_weights=schedule.n <= 16)
+        topologies.draw(schedule, path)
     else:
-        topologies.draw_rounds(schedule, path, rounds=4)
+        topologies.draw_rounds(schedule, path, rounds=min(4, schedule.period or 4))
     plt.close("all")

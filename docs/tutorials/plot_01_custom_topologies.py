@@ -48,8 +48,9 @@ print(topologies.names())
 print(topologies.BUILDERS["link_failure"].signature())
 
 # %%
-# :func:`topologies.draw` pictures a round: the edge labels are the weights ``W[i, j]`` and the
-# node labels are the agents.
+# :func:`topologies.draw` pictures a round: the node labels are the agents, a torus sits on its
+# lattice (the dashed stubs are the wrap-around links), and since every weight of this torus is
+# the same, one line under the picture gives it instead of a label on each edge.
 
 ax = topologies.draw(torus)
 
@@ -226,7 +227,8 @@ print("smallest window B:", topologies.smallest_window(flaky))
 # Two schedules are disconnected in *every* round by design, and cheap for that: in
 # ``random_matching`` the agents pair up at random and average with their partner, and in
 # ``one_peer_exponential`` agent ``i`` averages with agent ``i + 2^(t mod log2 n)``. Each agent
-# talks to one peer per round.
+# talks to one peer per round. Each picture's title has the gap of its round; the figure's title
+# has the gap of the product of the rounds drawn (one period for ``one_peer_exponential``).
 
 matching = topologies.get("random_matching", 16, seed=0)
 fig = topologies.draw_rounds(matching, rounds=4)

@@ -1,4 +1,4 @@
-"""Plots: draw, draw_rounds and plot_spectral_gap write non-empty PNG files."""
+"""Plots: PNG files written, layouts chosen per family, labels only where they fit, window gaps."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 from scipy.spatial.distance import pdist
 
 import topologies
@@ -95,17 +97,97 @@ def test_disconnected_rounds_show_a_zero_gap() -> None:
 def test_auto_layout_falls_back_to_a_circle_when_nodes_overlap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    graph = topologies.torus(16)
+    graph = topologies.hypercube(16)  # neither a grid nor circulant: Kamada-Kawai
 
     def collapsed(g: nx.Graph) -> dict[int, np.ndarray]:
         return {v: np.array([float(v % 2), 0.0]) for v in g.nodes}  # nodes on two points
 
     monkeypatch.setattr(plotting.nx, "kamada_kawai_layout", collapsed)
     pos = plotting.layout(graph)
+    angles = 2 * np.pi * np.arange(16) / 16
     np.testing.assert_allclose(
-        np.array([pos[v] for v in range(16)]),
-        np.array([nx.circular_layout(graph)[v] for v in range(16)]),
+        np.array([pos[v] for v in range(16)]), np.column_stack([np.cos(angles), np.sin(angles)])
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "n", "kind"),
+    [
+        ("torus", 16, "grid"),
+        ("torus:rows=2,cols=4", 8, "grid"),
+        ("grid", 12, "grid"),
+        ("ring", 64, "circular"),
+        ("ring", 8, "circular"),
+        ("exponential", 16, "circular"),
+        ("complete", 8, "circular"),
+        ("star", 9, "kamada_kawai"),
+        ("hypercube", 16, "kamada_kawai"),
+        ("erdos_renyi:p=0.1", 100, "spring"),
+    ],
+)
+def test_layout_follows_the_family(spec: str, n: int, kind: str) -> None:
+    assert plotting.layout_kind(topologies.get(spec, n, seed=1).graph(0)) == kind
+
+
+def test_layout_uses_a_graphs_own_positions() -> None:
+    graph = topologies.random_geometric(20, seed=1)
+    assert plotting.layout_kind(graph) == "pos"
+    assert plotting.layout(graph) == nx.get_node_attributes(graph, "pos")
+
+
+def test_grid_layout_puts_a_torus_on_its_lattice() -> None:
+    pos = plotting.layout(topologies.get("torus:rows=2,cols=4", 8).graph(0))
+    assert isinstance(pos, plotting.GridPositions) and pos.shape == (2, 4)
+    np.testing.assert_allclose(pos[6], [2.0, -1.0])  # row 1, column 2
+
+
+def test_torus_wrap_edges_are_stubs_not_lines_across() -> None:
+    ax = topologies.draw(topologies.get("torus", 16))
+    (edges,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(edges.get_segments()) == 24  # the 4 x 4 grid's own links
+    assert len(ax.lines) == 2 * 8  # 8 wrap-around links, two stubs each
+    for segment in edges.get_segments():
+        assert np.abs(segment[1] - segment[0]).sum() == pytest.approx(1.0)  # lattice neighbours
+
+
+def text_of(ax: Any) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+@pytest.mark.parametrize("show_weights", [None, True])
+def test_no_node_labels_past_the_threshold(show_weights: bool | None) -> None:
+    ax = topologies.draw(topologies.get("ring", 64), show_weights=show_weights)
+    assert not [s for s in text_of(ax) if s.isdigit()], text_of(ax)
+    ax = topologies.draw(topologies.get("ring", plotting.LABEL_LIMIT))
+    assert sorted(int(s) for s in text_of(ax) if s.isdigit()) == list(range(plotting.LABEL_LIMIT))
+
+
+def test_equal_weights_are_said_once_different_ones_on_each_edge() -> None:
+    ax = topologies.draw(topologies.get("torus", 16))
+    assert "weight 0.20 on every edge" in text_of(ax)
+    assert "0.20" not in text_of(ax)
+    ax = topologies.draw(topologies.get("star", 5))  # Metropolis: 0.20 on every spoke ... once
+    star = text_of(ax)
+    ax = topologies.draw(topologies.get("path", 4))  # 1/3 inside, 1/3 at the ends: once as well
+    labels = [s for s in text_of(ax) + star if s.startswith("0.")]
+    assert labels == [], labels
+    ax = topologies.draw(topologies.get("grid", 6))  # degrees 2 and 3: 0.33 and 0.25
+    assert {"0.33", "0.25"} <= set(text_of(ax))
+
+
+def test_draw_rounds_shows_the_gap_of_the_window_product() -> None:
+    fig = topologies.draw_rounds(topologies.get("one_peer_exponential", 8), rounds=3)
+    assert [ax.get_title().splitlines()[1] for ax in fig.axes] == [
+        "gap 0.076",
+        "gap 0.000",
+        "gap 0.000",
+    ]
+    assert fig.get_suptitle().splitlines()[1] == "product of rounds 0-2 (one period): gap 1.000"
+    flaky = topologies.get("link_failure:base=torus,q=0.3", 16, seed=0)
+    fig = topologies.draw_rounds(flaky, rounds=4)
+    gap = 1 - topologies.window_contraction(flaky, start=0, length=4)
+    assert fig.get_suptitle().splitlines()[1] == f"product of rounds 0-3: gap {gap:.3f}"
+    assert all(plotting.layout_kind(flaky.graph(t)) == "grid" for t in range(4))
 
 
 @pytest.mark.parametrize(
