@@ -54,24 +54,37 @@ def device_for(requested: str, launch: Launch) -> torch.device:
     return torch.device("cuda", launch.local_rank)
 
 
-def init_group(device: torch.device, timeout: float) -> None:
-    """Join the process group: gloo on CPU, nccl on GPU, through torchrun's store.
+_STORE: dist.Store | None = None
+
+
+def rendezvous_store(timeout: float) -> dist.Store:
+    """This launch's key-value store (torchrun's, or one rank 0 hosts), shared by every use in the process.
 
     The keys live under a prefix unique to the restart attempt: after a torchrun
     restart, a worker could otherwise read the address a dead worker of the
     previous attempt left in the store and wait forever to connect to it.
     """
+    global _STORE
+    if _STORE is None:
+        wait = datetime.timedelta(seconds=max(timeout, 30.0))
+        env = os.environ
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+        agent_store = env.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+        store = dist.TCPStore(
+            env.get("MASTER_ADDR", "127.0.0.1"), int(env.get("MASTER_PORT", "29500")), world,
+            is_master=rank == 0 and not agent_store, timeout=wait,
+        )  # fmt: skip
+        attempt = env.get("TORCHELASTIC_RESTART_COUNT", "0")
+        _STORE = dist.PrefixStore(f"concord/attempt_{attempt}", store)
+    return _STORE
+
+
+def init_group(device: torch.device, timeout: float) -> None:
+    """Join the process group: gloo on CPU, nccl on GPU, through :func:`rendezvous_store`."""
     if dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     wait = datetime.timedelta(seconds=max(timeout, 30.0))
-    env = os.environ
-    rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
-    agent_store = env.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
-    store = dist.TCPStore(
-        env.get("MASTER_ADDR", "127.0.0.1"), int(env.get("MASTER_PORT", "29500")), world,
-        is_master=rank == 0 and not agent_store, timeout=wait,
-    )  # fmt: skip
-    attempt = env.get("TORCHELASTIC_RESTART_COUNT", "0")
-    prefixed = dist.PrefixStore(f"concord/attempt_{attempt}", store)
-    dist.init_process_group(backend, store=prefixed, rank=rank, world_size=world, timeout=wait)
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    store = rendezvous_store(timeout)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=wait)

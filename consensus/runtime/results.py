@@ -7,10 +7,10 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 CURVES = [
     ("loss", "F(x_bar)", True),
@@ -64,9 +64,34 @@ def append_metrics(folder: Path, row: dict[str, float]) -> None:
 
 def save_model(path: Path, model: nn.Module) -> None:
     """The average model's state_dict, loadable with ``torch.load(weights_only=True)``."""
+    import torch  # here, not at the top: printing a summary needs no torch
+
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)
+
+
+def _number(value: Any, spec: str) -> str:
+    return "nan" if value is None else format(value, spec)
+
+
+def format_summary(row: dict[str, Any], out: Path) -> str:
+    """Two lines for the end of a run: the final metrics and wall time, then the results directory.
+
+    ``row`` is a metrics row or a summary (NaN may be ``None``, as in summary.json).
+    """
+    if "test_accuracy" in row:
+        score = f"test acc {_number(row['test_accuracy'], '.4f')}"
+    elif "test_mse" in row:
+        score = f"test mse {_number(row['test_mse'], '.4g')}"
+    else:
+        score = "no test set"
+    return (
+        f"loss {_number(row.get('loss'), '.5g')} | {score} | "
+        f"consensus {_number(row.get('consensus_error'), '.3g')} | "
+        f"wall time {_number(row.get('wall_time'), '.1f')} s\n"
+        f"results in {out}"
+    )
 
 
 def _run_title(folders: Sequence[Path], labels: Sequence[str]) -> str:

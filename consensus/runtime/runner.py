@@ -25,12 +25,12 @@ from ..mixers import InProcessMixer, Mixer
 from ..models import ParamLayout
 from ..regularizers import Regularizer
 from ..setup import make_problem, resolve_dtype
-from . import checkpoint, results
+from . import agree, checkpoint, results
 from .config import RunConfig
+from .directory import _RESUMABLE as _RESUMABLE  # the docs read it here
+from .directory import check_directory
+from .interrupt import Interrupted, StopRequest
 from .launch import Launch, detect, device_for, init_group
-
-# Fields that may differ when a run is resumed.
-_RESUMABLE = {"rounds", "resume", "eval_every", "checkpoint_every", "timeout", "config", "out"}
 
 
 def _fault_hook(launch: Launch, t: int) -> None:
@@ -45,6 +45,9 @@ def _fault_hook(launch: Launch, t: int) -> None:
 
 def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
     """Every check that needs no communication; raises ConfigError before anything is written."""
+    out, resume, finished = check_directory(config, launch.world, launch.restarted)
+    if finished is not None:
+        return {"out": out, "resume": resume, "finished": finished}
     device = device_for(config.device, launch)
     dtype = resolve_dtype(config.dtype)
     if launch.world > config.agents:
@@ -66,28 +69,6 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
         raise ConfigError(str(err)) from None
     check_topology(schedule, algorithm)
     reg = Regularizer.parse(config.reg)
-    out = config.results_dir()
-    resume = config.resume or launch.restarted
-    previous = out / "config.json"
-    if previous.is_file() and not resume:
-        raise ConfigError(
-            f"{out} holds another run; pass --resume to continue it or choose another --out"
-        )
-    if resume and previous.is_file():
-        old = json.loads(previous.read_text())
-        changed = sorted(
-            k for k, v in config.to_dict().items() if k not in _RESUMABLE and old.get(k) != v
-        )
-        if changed:
-            raise ConfigError(
-                f"--resume with a different configuration ({', '.join(changed)}); use the original values"
-            )
-        if old.get("processes", launch.world) != launch.world:
-            raise ConfigError(
-                f"{out} was run with {old['processes']} processes; resume with the same number (not {launch.world})"
-            )
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a directory")
     return {
         "device": device,
         "dtype": dtype,
@@ -97,6 +78,7 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
         "reg": reg,
         "out": out,
         "resume": resume,
+        "finished": None,
     }
 
 
@@ -189,11 +171,51 @@ def _line(m: dict[str, float]) -> str:
     )
 
 
+def _stop_agreed(stop: StopRequest, device: torch.device) -> bool:
+    """Whether any rank got Ctrl-C: one tiny all-reduce per round under torchrun, free otherwise."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return stop.requested
+    flag = torch.tensor([int(stop.requested)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _checkpoint(out: Path, engine: Engine, rank: int) -> None:
+    engine.check_finite()  # never checkpoint a NaN: the last good one stays
+    checkpoint.save(out, engine.t, rank, _payload(engine))
+    if dist.is_initialized():
+        dist.barrier()
+    if rank == 0:
+        checkpoint.prune(out)
+
+
+def _say(rank: int, text: str) -> None:
+    if rank == 0:
+        tqdm.write(text)
+
+
 def run(config: RunConfig) -> dict[str, Any]:
-    """Run (or resume) ``config``; returns the summary. Raises ConfigError on bad input before writing anything."""
+    """Run (or resume) ``config``; returns the summary. Raises ConfigError on bad input before writing anything.
+
+    Ctrl-C during the rounds checkpoints the round all ranks reached and raises
+    :class:`~consensus.runtime.interrupt.Interrupted`.
+    """
     launch = detect()
-    setup = validate(config, launch)
-    device, dtype, out = setup["device"], setup["dtype"], setup["out"]
+    try:
+        setup, error = validate(config, launch), None
+    except (ConfigError, TopologyError) as err:
+        setup, error = {}, err
+    agree.check("validate", error, config.timeout)  # every rank stops alike, rank 0 tells why
+    out = setup["out"]
+    if setup["finished"] is not None:
+        done = setup["finished"]
+        _say(
+            launch.rank,
+            f"{out} already finished its {done['rounds']} rounds: nothing to do (give --rounds > {done['rounds']} to continue it)",
+        )
+        _say(launch.rank, results.format_summary(done, out))
+        return done
+    device, dtype = setup["device"], setup["dtype"]
     schedule, algorithm, problem = setup["schedule"], setup["algorithm"], setup["problem"]
     if launch.distributed:
         init_group(device, config.timeout)
@@ -217,19 +239,26 @@ def run(config: RunConfig) -> dict[str, Any]:
     )  # fmt: skip
     _check_same_config(config, device)
     start_round = _agree_on_resume_round(out, launch, device) if setup["resume"] else None
-    if start_round is not None and start_round >= config.rounds:
+    if start_round is not None and start_round > config.rounds:
         raise ConfigError(
             f"{out} already has a checkpoint of round {start_round}; --rounds {config.rounds} would not continue it, "
-            f"give --rounds > {start_round}"
+            f"give --rounds >= {start_round}"
         )
-    if start_round is not None:
-        _restore(engine, checkpoint.load(out, start_round, rank))
+    try:
+        if start_round is not None:
+            _restore(engine, checkpoint.load(out, start_round, rank))
+        error = None
+    except ConfigError as err:
+        error = err
+    agree.check("restore", error, config.timeout)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         resolved = {**config.to_dict(), "processes": world, "algorithm_options": {k: v for k, v in vars(algorithm).items()},
                     "schedule": schedule.name, "weights": schedule.rule, "parameters": ParamLayout.of(problem.module).dim}  # fmt: skip
         results.write_json(out / "config.json", resolved)
         results.truncate_metrics(out, start_round or 0)
+        # The run is not finished until summary.json is rewritten.
+        (out / "summary.json").unlink(missing_ok=True)
         if not (out / "topology.png").is_file():
             results.draw_topology(schedule, out / "topology.png")
     if dist.is_initialized():
@@ -242,27 +271,43 @@ def run(config: RunConfig) -> dict[str, Any]:
         desc=f"{algorithm.name} on {schedule.name}",
         leave=False,
     )
-    if start_round is not None and rank == 0:
-        tqdm.write(f"resumed from the checkpoint of round {start_round} in {out}")
-    while engine.t < config.rounds:
-        _fault_hook(launch, engine.t)
-        engine.step()
-        bar.update(1)
-        t = engine.t
-        if t % config.eval_every == 0 or t == config.rounds:
-            engine.check_finite()
-            metrics = {**engine.metrics(), "wall_time": time.perf_counter() - t0}
-            if rank == 0:
-                results.append_metrics(out, metrics)
-                tqdm.write(_line(metrics))
-        if config.checkpoint_every and t % config.checkpoint_every == 0 and t < config.rounds:
-            engine.check_finite()  # never checkpoint a NaN: the last good one stays
-            checkpoint.save(out, t, rank, _payload(engine))
-            if dist.is_initialized():
-                dist.barrier()
-            if rank == 0:
-                checkpoint.prune(out)
+    if start_round is not None:
+        _say(rank, f"resumed from the checkpoint of round {start_round} in {out}")
+    checkpointed = start_round
+    with StopRequest(distributed=world > 1, announce=rank == 0) as stop:
+        while engine.t < config.rounds:
+            _fault_hook(launch, engine.t)
+            engine.step()
+            bar.update(1)
+            t = engine.t
+            if t % config.eval_every == 0 or t == config.rounds:
+                engine.check_finite()
+                metrics = {**engine.metrics(), "wall_time": time.perf_counter() - t0}
+                if rank == 0:
+                    results.append_metrics(out, metrics)
+                    tqdm.write(_line(metrics))
+            # The last round is checkpointed too: a resume then sees that the run is complete,
+            # and a resume with more rounds continues from it.
+            if config.checkpoint_every and (t % config.checkpoint_every == 0 or t == config.rounds):
+                _checkpoint(out, engine, rank)
+                checkpointed = t
+            if _stop_agreed(stop, device) and engine.t < config.rounds:
+                bar.close()
+                if checkpointed != engine.t:
+                    _checkpoint(out, engine, rank)
+                now = {**engine.metrics(), "wall_time": time.perf_counter() - t0}
+                _say(
+                    rank,
+                    f"stopped after round {engine.t} of {config.rounds}; checkpoint in {checkpoint.round_dir(out, engine.t)}",
+                )
+                _say(rank, results.format_summary(now, out))
+                if dist.is_initialized():
+                    dist.barrier()
+                    dist.destroy_process_group()
+                raise Interrupted(engine.t, out)
     bar.close()
+    # A resume of a complete checkpoint runs no round: evaluate here (on every rank, collectively).
+    evaluated = engine.metrics() if start_round == config.rounds else None
     average = engine.average()
     summary: dict[str, Any] = {}
     if rank == 0:
@@ -273,10 +318,16 @@ def run(config: RunConfig) -> dict[str, Any]:
         results.plot_runs(
             [out], out / "curves.png", labels=[f"{algorithm.name} on {schedule.name}"]
         )
-        final = results.read_metrics(out)[-1]
+        rows = results.read_metrics(out)
+        if evaluated is not None and not (rows and rows[-1]["round"] == config.rounds):
+            results.append_metrics(out, {**evaluated, "wall_time": 0.0})
+            rows = results.read_metrics(out)
+        final = rows[-1]
         summary = {**final, "wall_time": time.perf_counter() - t0, "processes": world, "rounds": config.rounds,
                    "bytes_per_agent": final["bytes_per_agent"], "resumed_from": start_round}  # fmt: skip
         results.write_json(out / "summary.json", summary)
+        _say(rank, f"finished {config.rounds} rounds")
+        _say(rank, results.format_summary(summary, out))
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

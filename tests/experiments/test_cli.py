@@ -120,8 +120,8 @@ def test_results_directory_file_by_file(python_results: Path) -> None:
     for png in ("topology.png", "curves.png"):
         assert (python_results / png).read_bytes()[:8] == PNG
     assert sorted(p.name for p in (python_results / "checkpoints").iterdir()) == [
-        "round_000010",
         "round_000020",
+        "round_000030",  # the last round too: a resume sees that the run is complete
     ]
 
 
@@ -166,11 +166,11 @@ def test_resume_skips_a_corrupt_checkpoint(tmp_path: Path, python_results: Path)
     run = tmp_path / "res"
     shutil.copytree(python_results, run)
     (run / "summary.json").unlink()
-    newest = run / "checkpoints" / "round_000020" / "rank_00000.pt"
+    newest = run / "checkpoints" / "round_000030" / "rank_00000.pt"
     newest.write_bytes(newest.read_bytes()[:100])  # torn write
     proc = python_run(*SMALL, "--out", "res", "--checkpoint-every", "10", "--resume", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "resumed from the checkpoint of round 10" in proc.stdout + proc.stderr
+    assert "resumed from the checkpoint of round 20" in proc.stdout + proc.stderr
     assert_same_model(python_results, run, 0.0)
 
 
@@ -299,7 +299,13 @@ def test_resume_with_fewer_rounds_than_the_checkpoint_is_refused(
         "--resume",
         cwd=tmp_path,
     )
-    assert proc.returncode == 2 and "give --rounds > 20" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "already finished 30 rounds" in proc.stderr, proc.stderr
+    assert "give --rounds > 30" in proc.stderr
+    assert (run / "final_model.pt").read_bytes() == before
+    (run / "summary.json").unlink()  # an unfinished run: the newest checkpoint decides
+    proc = python_run(*SMALL[:-4], "--rounds", "15", "--eval-every", "10", "--batch-size", "8",
+                      "--out", "res", "--checkpoint-every", "10", "--resume", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "give --rounds >= 30" in proc.stderr, proc.stderr
     assert (run / "final_model.pt").read_bytes() == before
 
 
