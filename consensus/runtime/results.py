@@ -152,7 +152,8 @@ def curves_figure(
                 (axes[0, col], [r["round"] for r in kept], "round"),
                 (axes[1, col], [r["bytes_per_agent"] / 1e6 for r in kept], "MB sent per agent"),
             ):
-                ax.plot(xs, ys, label=names[k])
+                # Markers on short runs: a run with one evaluation is one point, no line.
+                ax.plot(xs, ys, label=names[k], marker="o" if len(xs) <= 20 else None, ms=3)
                 ax.set_xlabel(x_label)
                 ax.set_title(name, fontsize=10)
                 if log and all(y > 0 for y in ys):

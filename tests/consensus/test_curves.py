@@ -67,3 +67,13 @@ def test_topology_png_of_a_periodic_schedule_shows_one_period(tmp_path: Path) ->
     one, flaky = Image.open(tmp_path / "one.png"), Image.open(tmp_path / "lf.png")
     # Three rounds (the period) against four: the figure is about 3/4 as wide.
     assert one.size[0] / flaky.size[0] == pytest.approx(3 / 4, abs=0.05)
+
+
+def test_a_run_with_one_evaluation_shows_a_point(tmp_path: Path) -> None:
+    run = tmp_path / "short"
+    run.mkdir()
+    results.append_metrics(
+        run, {"round": 20, "bytes_per_agent": 1e6, "loss": 1.0, "consensus_error": 0.1, "test_accuracy": 0.8}
+    )  # fmt: skip
+    fig = results.curves_figure([run])
+    assert all(ax.get_lines()[0].get_marker() == "o" for ax in fig.axes)
