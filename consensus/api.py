@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,9 @@ from .algorithms import ALGORITHMS, Algorithm, make
 from .data import Dataset
 from .engine import Engine
 from .errors import ConfigError
+from .layerparallel.methods import PipelineMethod
+from .layerparallel.plan import LayerParallel
+from .layerparallel.plan import layer_parallel as make_layer_parallel
 from .losses import Loss
 from .mixers import InProcessMixer, Mixer, SharedBoard, ThreadBlockMixer
 from .models import ParamLayout
@@ -82,10 +85,25 @@ def build_engine(
     dtype: torch.dtype,
     device: str | torch.device,
     init: str,
+    layer_parallel: LayerParallel | None = None,
 ) -> Engine:
-    """An engine for the block ``agent_ids`` with a given mixer, started at its initial parameters."""
+    """An engine for the block ``agent_ids`` with a given mixer, started at its initial parameters.
+
+    With ``layer_parallel`` the agents are split into stages: all of them run
+    in this process (the simulator), or this process is one stage of a mesh
+    and its engine holds that stage's columns only.
+    """
     shards = local_shards(problem, agent_ids, dtype=dtype, device=device)
-    objective = make_objective(problem, shards, batch_size=batch_size, seed=seed)
+    if layer_parallel is None:
+        objective = make_objective(problem, shards, batch_size=batch_size, seed=seed)
+        columns = slice(None)
+    else:
+        layer_parallel.check_batch(batch_size, [len(p) for p in problem.parts])
+        objective = layer_parallel.objective(
+            problem.module, problem.loss, shards, batch_size=batch_size, seed=seed, dtype=dtype,
+            device=device,
+        )  # fmt: skip
+        columns = layer_parallel.columns
     engine = Engine(
         objective,
         algorithm,
@@ -94,9 +112,8 @@ def build_engine(
         global_every=global_every,
         test=held_out_tensors(problem, dtype=dtype, device=device),
     )
-    engine.start(
-        initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype).to(device)
-    )
+    rows = initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype)
+    engine.start(rows[:, columns].to(device))
     return engine
 
 
@@ -124,6 +141,9 @@ def train(
     blocks: int = 1,
     on_eval: Callable[[dict[str, float]], None] | None = None,
     threads: int | None = 1,
+    stages: int = 1,
+    layer_parallel: str | PipelineMethod = "pipeline",
+    split_points: Sequence[int] | str | None = None,
     **algorithm_options: Any,
 ) -> Result:
     """Train ``agents`` agents on a topology with a decentralized algorithm, in this process.
@@ -160,6 +180,13 @@ def train(
         Split the agents into this many contiguous blocks, each run by its own
         engine in a thread with a shared-memory mixer: the layout of a
         multi-process run, in one process. The trajectory is the same.
+    stages, layer_parallel, split_points
+        Layer-parallel agents: each agent's model cut into ``stages`` stages
+        (balanced by parameter count, or at ``split_points``, layer indices
+        like ``"2,5"``) that cooperate by the method ``layer_parallel``
+        (``pipeline[:schedule=1f1b|gpipe,microbatches=M]``). Here the stages
+        run in turn in this process, with the same trajectory as a mesh of
+        stage processes under torchrun (``--stages``).
     threads : int or None
         torch's intra-op thread count while the agents train
         (:func:`torch.set_num_threads`), restored when ``train`` returns or
@@ -203,6 +230,7 @@ def train(
         raise ConfigError(str(err)) from None
     check_topology(schedule, alg)
     regularizer = reg if isinstance(reg, Regularizer) else Regularizer.parse(reg)
+    split = make_layer_parallel(problem.module, stages, layer_parallel, split_points)
     common = dict(
         batch_size=batch_size,
         reg=regularizer,
@@ -211,6 +239,7 @@ def train(
         dtype=torch_dtype,
         device=device,
         init=init,
+        layer_parallel=split,
     )
     with _torch_threads(threads):
         if blocks == 1:

@@ -97,6 +97,7 @@ def place(
     dtype: torch.dtype,
 ) -> Placement:
     """This process's rows, columns and mixer (process groups exist when ``world > 1``)."""
+    mixer: Mixer
     if world == 1:
         mixer = InProcessMixer(schedule, dtype=dtype, device=device)
         return Placement(np.arange(config.agents), mixer, plan)

@@ -52,7 +52,7 @@ def test_run_records_data_and_topology_choices(tmp_path: Path, capsys) -> None: 
     config = json.loads((out / "config.json").read_text())
     assert config["agents"] == 6
     assert config["standardize"] is False and config["test_fraction"] == 0.0
-    assert config["data"] == "wine: 178 train rows, no test set, not standardized"
+    assert config["data_description"] == "wine: 178 train rows, no test set, not standardized"
     assert config["topology_details"]["node_labels"] == {name: i for i, name in enumerate(names)}
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics and all("test_accuracy" not in m for m in metrics)
