@@ -144,7 +144,7 @@ print(by_hand.layer_names(), [s.dim for s in by_hand.stages])
 # -----------------------
 # From the command line, ``--stages``, ``--layer-parallel`` and ``--split-points`` are the
 # same three options. Under ``torchrun`` with 4 processes and 2 stages the processes form the
-# 2 x 2 mesh drawn above; each one prints its place at start-up, and ``config.json`` records
+# 2 x 2 mesh drawn above, and ``config.json`` records
 # the mesh (its shape and each stage's layers and columns) under ``"mesh"``:
 #
 # .. code-block:: console
