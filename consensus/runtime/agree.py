@@ -39,7 +39,7 @@ def check(phase: str, error: Exception | None, timeout: float = 300.0) -> None:
     rank, world = _world()
     if world == 1:
         if error is not None:
-            raise ConfigError(str(error)) from None
+            raise error
         return
     from .launch import rendezvous_store
 

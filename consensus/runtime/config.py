@@ -129,7 +129,10 @@ class RunConfig:
     seed: int = _f(0, "seed of data split, initialisation, batches and random topologies")
     dtype: str = _f("float32", "float32 or float64")
     device: str = _f("cpu", "cpu or cuda (cuda uses nccl, one GPU per process)")
-    out: str | None = _f(None, "results directory (default runs/ALGORITHM-TOPOLOGY-nAGENTS-sSEED)")
+    out: str | None = _f(
+        None,
+        "results directory (default runs/ALGORITHM-TOPOLOGY-nAGENTS-sSEED, plus -pP on P > 1 processes)",
+    )
     checkpoint_every: int = _f(
         50, "checkpoint every K rounds (0 = never); used by --resume and torchrun restarts"
     )

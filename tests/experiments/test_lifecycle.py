@@ -50,8 +50,10 @@ def _interrupt(cmd: list[str], cwd: Path, group: bool = False) -> tuple[int, str
         start_new_session=group,
     )  # fmt: skip
     assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("round"), first
+    lines: list[str] = []
+    while not (lines and lines[-1].startswith("round")):  # up to the first evaluation
+        lines.append(proc.stdout.readline())
+        assert lines[-1], proc.communicate()[1][-3000:]
     if group:  # Ctrl-C in a terminal signals the whole foreground process group
         import os
 
@@ -59,7 +61,7 @@ def _interrupt(cmd: list[str], cwd: Path, group: bool = False) -> tuple[int, str
     else:
         proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
-    return proc.returncode, first + out, err
+    return proc.returncode, "".join(lines) + out, err
 
 
 # Point 1: the README's two commands in order, and bad input under torchrun.
