@@ -260,7 +260,6 @@ def parse_config(argv: list[str] | None = None) -> RunConfig:
     values = load_toml(args["config"]) if args.get("config") else {}
     values.update(args)
     config = RunConfig(**values)
-    _agents_of_graph_file(config, given="agents" in values)
     for name in ("agents", "rounds", "eval_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}={getattr(config, name)} must be >= 1")
@@ -273,4 +272,6 @@ def parse_config(argv: list[str] | None = None) -> RunConfig:
         )
     if config.timeout <= 0:
         raise ConfigError(f"--timeout={config.timeout} must be positive")
+    # Last: it imports topologies (networkx, scipy, 1-2 s) that a bad value need not wait for.
+    _agents_of_graph_file(config, given="agents" in values)
     return config

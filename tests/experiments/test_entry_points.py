@@ -42,7 +42,8 @@ def _probe(*args: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("args", "code"), [(["--help"], 0), (["--rounds", "ten"], 2), (["--bogus"], 2)]
+    ("args", "code"),
+    [(["--help"], 0), (["--rounds", "ten"], 2), (["--bogus"], 2), (["--agents", "0"], 2)],
 )
 def test_help_and_bad_flags_import_no_heavy_module(args: list[str], code: int) -> None:
     assert _probe(*args) == {"code": code, "heavy": []}
