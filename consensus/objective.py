@@ -9,6 +9,8 @@ on F's scale, so step sizes mean what they mean for centralized training.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from .data.shards import Shards
+from .linearization import Linearization, block_index
 from .losses import Loss
 from .models.layout import ParamLayout
 from .models.stacked import StackedForward, stacked_forward, stacked_gradient
@@ -128,26 +131,52 @@ class LocalObjective:
             view.copy_(g)
         return G, losses.detach()
 
-    def linearization(self, X: torch.Tensor, batch: Batch):
-        """Outputs at ``X`` with functions ``V -> J V`` and ``U -> J^T U`` (J the output Jacobian).
+    def linearization(
+        self, X: torch.Tensor, batch: Batch, *, blocks: bool = False, workers: int = 1
+    ) -> Linearization:
+        """The outputs at ``X`` and products with the output Jacobian, whole or per layer.
 
         One forward graph serves every product: ``J^T U`` is a backward pass and
-        ``J V`` the backward of ``U -> J^T U`` (double backward), so inner solvers
-        never re-run the forward and threads can share it.
+        ``J V`` the backward of ``U -> J^T U`` (double backward), so inner
+        solvers never re-run the forward. ``blocks=True`` gives one block per
+        layer (:meth:`ParamLayout.blocks`), whose products ``workers`` threads
+        compute; otherwise one block of every column.
         """
         with torch.enable_grad():
             Xg = X.detach().requires_grad_(True)
             out = self.forward(Xg, batch.x)
             u = torch.zeros_like(out, requires_grad=True)
             (JTu,) = torch.autograd.grad(out, Xg, u, create_graph=True)
+        d = X.shape[1]
+        slices = self.layout.blocks() if blocks else [slice(0, d)]
+
+        def push_one(V: torch.Tensor, s: slice) -> torch.Tensor:
+            Vb = V if len(slices) == 1 else torch.zeros_like(V)
+            if len(slices) > 1:
+                Vb[:, s] = V[:, s]
+            return torch.autograd.grad(JTu, u, Vb, retain_graph=True)[0]
+
+        def pull_one(U: torch.Tensor, s: slice) -> torch.Tensor:
+            return torch.autograd.grad(out, Xg, U, retain_graph=True)[0][:, s]
 
         def push(V: torch.Tensor) -> torch.Tensor:
-            return torch.autograd.grad(JTu, u, V, retain_graph=True)[0]
+            return torch.stack(over_blocks(lambda k, s: push_one(V, s)))
 
         def pull(U: torch.Tensor) -> torch.Tensor:
-            return torch.autograd.grad(out, Xg, U, retain_graph=True)[0]
+            parts = over_blocks(lambda k, s: pull_one(U[k], s))  # the blocks tile the columns
+            return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
-        return out.detach(), push, pull
+        def over_blocks(f: Callable[[int, slice], torch.Tensor]) -> list[torch.Tensor]:
+            if workers <= 1 or len(slices) == 1:
+                return [f(k, s) for k, s in enumerate(slices)]  # over layers, not agents
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(f, range(len(slices)), slices))
+
+        return Linearization(
+            out.detach(), push, pull, blocks=len(slices), first=0,
+            block_of=block_index(slices, d, X.device), columns=torch.arange(d, device=X.device),
+            reduce=lambda v: v,
+        )  # fmt: skip
 
     def row_sum(self, v: torch.Tensor) -> torch.Tensor:
         """A per-agent quantity of the columns held here, summed over all of an agent's columns.

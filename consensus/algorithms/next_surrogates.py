@@ -8,7 +8,6 @@ all hosted agents at once. ``Y`` is the tracked global gradient (F's scale) and
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -29,55 +28,52 @@ def linearized(
 
 
 def _solve_partial(
-    alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context, cols: slice | None
+    alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context, blocks: bool
 ) -> torch.Tensor:
-    """Accelerated proximal gradient on the partially linearized subproblem, optionally in one block of columns.
+    """Accelerated proximal gradient on the partially linearized subproblem, every block at once.
 
-    Minimizes over V (rows independent)::
+    Minimizes over V (rows independent; with ``blocks`` each layer's block
+    independent too, the other blocks frozen at X)::
 
-        (1/n) sum_b w * loss(out + J V) + (Y - G/n)^T V + (tau/2) ||V||^2 + r(X + V)
+        (1/n) sum_b w * loss(out + J_b V_b) + (Y - G/n)^T V + (tau/2) ||V||^2 + r(X + V)
 
-    where J is the Jacobian of the outputs in the block's parameters (the other
-    blocks frozen). The step is ``1 / (tau + L)`` with L from a few power
-    iterations of ``J^T diag(w) J``.
+    where J_b is the Jacobian of the outputs in block b's parameters. Block b's
+    step is ``1 / (tau + L_b)`` with L_b from a few power iterations of
+    ``J_b^T diag(w) J_b``. The blocks share every pass through the network
+    (see :class:`~consensus.linearization.Linearization`), so a stage process
+    of a layer-parallel agent solves its own layers while the other stages
+    solve theirs.
     """
     oracle, batch, n = ctx.oracle, ctx.batch, ctx.n_total
-    out, push, pull = oracle.linearization(X, batch)
-
-    def restrict(V: torch.Tensor) -> torch.Tensor:
-        if cols is None:
-            return V
-        M = torch.zeros_like(V)
-        M[:, cols] = V[:, cols]
-        return M
-
+    lin = oracle.linearization(X, batch, blocks=blocks, workers=alg.workers)
+    K = lin.blocks
     w = batch.w.unsqueeze(-1)
-    u = restrict(
-        torch.randn(X.shape, generator=torch.Generator().manual_seed(ctx.t), dtype=X.dtype).to(
-            X.device
-        )
-    )
-    lam = torch.zeros(X.shape[0], 1, dtype=X.dtype, device=X.device)
+    targets_y, targets_w = batch.y.repeat(K, *[1] * (batch.y.dim() - 1)), batch.w.repeat(K, 1)
+
+    def loss_grad(outs: torch.Tensor) -> torch.Tensor:
+        """``(K, n, B, C)``: the loss's gradient at each block's linearized outputs."""
+        flat = outs.reshape(-1, *outs.shape[2:])
+        return oracle.loss.value_and_grad(flat, targets_y, targets_w)[1].reshape(outs.shape)
+
+    u = lin.start_vector(X.shape[0], X.dtype)
+    lam = X.new_zeros(X.shape[0], lin.local_blocks)
     for _ in range(alg.power_iterations):
-        u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        Au = restrict(pull(w * push(u)))
-        lam = (Au * u).sum(1, keepdim=True).clamp_min(0.0)
+        u = u / lin.expand(lin.block_sum(u * u).sqrt().clamp_min(1e-30))
+        Au = lin.pull(w * lin.push(u))
+        lam = lin.block_sum(Au * u).clamp_min(0.0)
         u = Au
     L = oracle.curvature * 1.2 * lam / n + 1e-12
-    step = 1.0 / (alg.tau + L)
-    c = restrict(Y - G / n)
-    reg_step = step
+    step = lin.expand(1.0 / (alg.tau + L))
+    c = Y - G / n
     V = torch.zeros_like(X)
     V_prev, momentum_t = V, 1.0
     for _ in range(alg.inner_steps):
         t_next = (1.0 + (1.0 + 4.0 * momentum_t**2) ** 0.5) / 2.0
         S = V + ((momentum_t - 1.0) / t_next) * (V - V_prev)
-        _, dout = oracle.output_loss_grad(out + push(S), batch)
-        grad = restrict(pull(dout)) / n + c + alg.tau * S
-        V_prev, V = V, restrict(ctx.reg.prox(X + S - reg_step * grad, reg_step) - X)
+        dout = loss_grad(lin.out.unsqueeze(0) + lin.push(S))
+        grad = lin.pull(dout) / n + c + alg.tau * S
+        V_prev, V = V, ctx.reg.prox(X + S - step * grad, step) - X
         momentum_t = t_next
-    if cols is not None:
-        return V[:, cols]
     return V
 
 
@@ -85,24 +81,21 @@ def partial(
     alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context
 ) -> torch.Tensor:
     """Partial linearization: keep the convex loss, linearize the network output (a jvp), solve inexactly."""
-    return X + _solve_partial(alg, X, Y, G, ctx, None)
+    return X + _solve_partial(alg, X, Y, G, ctx, blocks=False)
 
 
 def block_partial(
     alg: Any, X: torch.Tensor, Y: torch.Tensor, G: torch.Tensor, ctx: Context
 ) -> torch.Tensor:
-    """Partial linearization per block (layer), other blocks frozen; blocks solved concurrently.
+    """Partial linearization per block (layer), other blocks frozen; all blocks solved at once.
 
-    The surrogate is block-separable, so each layer's subproblem is independent:
-    ``workers`` threads solve them at once (torch releases the GIL in its kernels).
+    The surrogate is block-separable, so each layer's subproblem is
+    independent: they share the passes through the network, and on a mesh
+    each stage process solves the blocks of its own layers. ``workers``
+    threads compute the blocks' Jacobian products (torch releases the GIL in
+    its kernels).
     """
-    blocks = ctx.oracle.layout.blocks()
-    out = X.clone()
-    with ThreadPoolExecutor(max_workers=max(1, alg.workers)) as pool:
-        parts = list(pool.map(lambda s: (s, _solve_partial(alg, X, Y, G, ctx, s)), blocks))
-    for s, V in parts:
-        out[:, s] = X[:, s] + V
-    return out
+    return X + _solve_partial(alg, X, Y, G, ctx, blocks=True)
 
 
 #: Surrogate name -> solver.
