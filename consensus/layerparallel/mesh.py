@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..data.shards import Shards
-from ..errors import ConfigError
+from ..linearization import Linearization, block_index
 from ..losses import Loss
 from ..mixers.distributed import ExchangeTimeout
 from ..objective import Batch, LocalObjective
@@ -30,7 +30,8 @@ from .pipeline import StageWorker, run_stage
 from .schedules import SCHEDULES
 from .split import StageSplit, split_model
 
-_ACT, _GRAD, _EVAL = 0, 1, 2
+# Message kinds (the tag is 8 * micro-batch + kind): pipeline, eval forward, linearization.
+_ACT, _GRAD, _EVAL, _LIN, _PUSH, _PULL = 0, 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -113,17 +114,17 @@ class _P2PLink:
 
     def recv_activation(self, m: int) -> torch.Tensor:
         s = self.o.mesh.stage
-        return self._recv(s - 1, self._shape(m, s), 3 * m + self.kind)
+        return self._recv(s - 1, self._shape(m, s), 8 * m + self.kind)
 
     def send_activation(self, m: int, h: torch.Tensor) -> None:
-        self._send(self.o.mesh.stage + 1, h, 3 * m + self.kind)
+        self._send(self.o.mesh.stage + 1, h, 8 * m + self.kind)
 
     def recv_grad(self, m: int) -> torch.Tensor:
         s = self.o.mesh.stage
-        return self._recv(s + 1, self._shape(m, s + 1), 3 * m + _GRAD)
+        return self._recv(s + 1, self._shape(m, s + 1), 8 * m + _GRAD)
 
     def send_grad(self, m: int, g: torch.Tensor) -> None:
-        self._send(self.o.mesh.stage - 1, g, 3 * m + _GRAD)
+        self._send(self.o.mesh.stage - 1, g, 8 * m + _GRAD)
 
     def flush(self) -> None:
         for peer, work, _ in self.sends:
@@ -240,11 +241,99 @@ class StageObjective(LocalObjective):
             )
         return self._from_last(out)
 
-    def linearization(self, X: torch.Tensor, batch: Batch):
-        raise ConfigError(
-            "NEXT's partial and block surrogates need the whole network's linearization, which the multi-process "
-            "mesh does not offer yet; use surrogate=linear with --stages, or run the stages in one process"
-        )
+    def linearization(
+        self, X: torch.Tensor, batch: Batch, *, blocks: bool = False, workers: int = 1
+    ) -> Linearization:
+        """The output linearization across the stages: every product is a pipelined pass.
+
+        One forward (kept, with the graph of ``J^T u`` of this stage for
+        double-backward products); ``push`` carries tangents forward stage by
+        stage (one summed tangent for the whole model, or one per block: the
+        blocks of earlier stages pass through, this stage's join), and ``pull``
+        carries cotangents back. With ``blocks`` each block lies in one stage
+        and this process solves its own. ``workers`` is not used here.
+        """
+        stage, s, rows, B = self.stage, self.mesh.stage, X.shape[0], batch.x.shape[1]
+        own = stage.layout.blocks() if blocks else [slice(0, stage.dim)]
+        counts = [len(st.layout.blocks()) for st in self.split.stages] if blocks else []
+        first = sum(counts[:s]) if blocks else 0
+        K = sum(counts) if blocks else 1
+        arriving = first if blocks else 1  # tangent streams from the previous stage
+        leaving = first + len(own) if blocks else 1
+        starts = [sl.start for sl in own]
+        owner = [
+            sum(st <= off for st in starts) - 1 for off in stage.layout.offsets
+        ]  # param -> block
+        link = _P2PLink(self, rows, [B], _LIN)
+
+        def shape(boundary: int, streams: int) -> tuple[int, ...]:
+            return (streams, rows, B, *self.shapes[boundary])
+
+        with torch.enable_grad():
+            leaves = [v.detach().requires_grad_(True) for v in stage.layout.views(X).values()]
+            h_in = batch.x if s == 0 else link.recv_activation(0).requires_grad_(True)
+            out_s = stage.forward(dict(zip(stage.layout.names, leaves, strict=True)), h_in)
+            u = torch.zeros_like(out_s, requires_grad=True)
+            inputs = leaves if s == 0 else [*leaves, h_in]
+            J = torch.autograd.grad(out_s, inputs, u, create_graph=True)
+        if not self.last:
+            link.send_activation(0, out_s.detach())
+        link.flush()
+        out = out_s.detach() if self.last else X.new_empty(shape(len(self.shapes) - 1, 1)[1:])
+        out = self._from_last(out)
+
+        def jvp(outputs: list[torch.Tensor], tangents: list[torch.Tensor]) -> torch.Tensor:
+            return torch.autograd.grad(outputs, u, tangents, retain_graph=True)[0]
+
+        def push(V: torch.Tensor) -> torch.Tensor:
+            Vv = list(stage.layout.views(V).values())
+            T_in = None if s == 0 else link._recv(s - 1, shape(s, arriving), _PUSH)
+            if not blocks:
+                tangents = Vv if T_in is None else [*Vv, T_in[0]]
+                streams = [jvp(list(J), tangents)]
+            else:
+                streams = [jvp([J[-1]], [t]) for t in ([] if T_in is None else T_in)]
+                for b in range(len(own)):  # this stage's layers
+                    mine = [i for i, o in enumerate(owner) if o == b]
+                    streams.append(jvp([J[i] for i in mine], [Vv[i] for i in mine]))
+            T_out = torch.stack(streams)
+            if not self.last:
+                link._send(s + 1, T_out, _PUSH)
+                T_out = X.new_empty(shape(len(self.shapes) - 1, K))
+            link.flush()
+            return self._from_last(T_out)
+
+        def pull(U: torch.Tensor) -> torch.Tensor:
+            cot = U if self.last else link._recv(s + 1, shape(s + 1, leaving), _PULL)
+            G = X.new_empty(X.shape)
+            views = list(stage.layout.views(G).values())
+            back: list[torch.Tensor] = []
+            if not blocks:
+                grads = torch.autograd.grad(out_s, inputs, cot[0], retain_graph=True)
+                for view, g in zip(views, grads, strict=False):
+                    view.copy_(g)
+                back = list(grads[len(leaves) :])
+            else:
+                for k in range(first):  # earlier stages' blocks: only through this stage's input
+                    back.append(torch.autograd.grad(out_s, h_in, cot[k], retain_graph=True)[0])
+                for b in range(len(own)):
+                    mine = [i for i, o in enumerate(owner) if o == b]
+                    grads = torch.autograd.grad(
+                        out_s, [leaves[i] for i in mine], cot[first + b], retain_graph=True
+                    )
+                    for i, g in zip(mine, grads, strict=True):
+                        views[i].copy_(g)
+            if s > 0:
+                link._send(s - 1, torch.stack(back), _PULL)
+            link.flush()
+            return G
+
+        cols = stage.cols
+        return Linearization(
+            out, push, pull, blocks=K, first=first, block_of=block_index(own, stage.dim, X.device),
+            columns=torch.arange(cols.start, cols.stop, device=X.device),
+            reduce=(lambda v: v) if blocks else self.row_sum,
+        )  # fmt: skip
 
 
 def gather_columns(objective: StageObjective, x: torch.Tensor) -> torch.Tensor:

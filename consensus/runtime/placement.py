@@ -20,7 +20,6 @@ from torch import nn
 
 from topologies import Schedule
 
-from ..algorithms import Algorithm
 from ..errors import ConfigError
 from ..layerparallel import LayerParallel, layer_parallel
 from ..mixers import InProcessMixer, Mixer
@@ -58,9 +57,7 @@ class Placement:
         return {"processes": world, "mesh": {**mesh, **lp.describe()}}
 
 
-def check_layer_parallel(
-    config: RunConfig, module: nn.Module, algorithm: Algorithm, world: int
-) -> LayerParallel | None:
+def check_layer_parallel(config: RunConfig, module: nn.Module, world: int) -> LayerParallel | None:
     """Every layer-parallel check that needs no communication; the setup, not yet placed on a mesh."""
     if config.stages < 1:
         raise ConfigError(f"--stages={config.stages} must be >= 1")
@@ -77,11 +74,6 @@ def check_layer_parallel(
             raise ConfigError(
                 f"{world // S} agent blocks of {S} stages but only {config.agents} agents; "
                 f"use --agents >= {world // S} or fewer processes"
-            )
-        if getattr(algorithm, "surrogate", "linear") != "linear":
-            raise ConfigError(
-                "NEXT's partial and block surrogates run with --stages in one process only for now; "
-                "use --surrogate linear on a mesh of processes"
             )
     return plan
 

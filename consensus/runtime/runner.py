@@ -72,7 +72,7 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
         raise ConfigError(str(err)) from None
     check_topology(schedule, algorithm)
     reg = Regularizer.parse(config.reg)
-    plan = check_layer_parallel(config, problem.module, algorithm, launch.world)
+    plan = check_layer_parallel(config, problem.module, launch.world)
     return {
         "layer_parallel": plan,
         "device": device,

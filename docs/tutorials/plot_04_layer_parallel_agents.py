@@ -157,9 +157,9 @@ print(by_hand.layer_names(), [s.dim for s in by_hand.stages])
 # ``--stages 2`` the stages run in one process as in :func:`consensus.train` above, and the two
 # launches follow the same trajectory. The number of processes must be a multiple of the
 # number of stages, and there must be at least one agent per block. NEXT's ``partial`` and
-# ``block`` surrogates are refused on a mesh of processes for now (one line, exit code 2); they
-# run with ``--stages`` in one process. The guide :doc:`/guides/torchrun` covers the rest of
-# the launch.
+# ``block`` surrogates run on the mesh too: their Jacobian products are pipelined passes, and
+# with ``block`` each stage process solves the blocks of its own layers. The guide
+# :doc:`/guides/torchrun` covers the rest of the launch.
 #
 # How much of a pipeline is idle
 # ------------------------------

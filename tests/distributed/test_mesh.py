@@ -24,6 +24,8 @@ CASES = [
     ("link_failure:base=ring,q=0.3", "next", {}, "float64"),
     ("ring", "gradient_tracking", {"lr": 0.2}, "float64"),
     ("link_failure:base=ring,q=0.3", "dsgd", {"lr": 0.2, "momentum": 0.5}, "float32"),
+    ("ring", "next", {"surrogate": "partial", "inner_steps": 3}, "float64"),
+    ("link_failure:base=ring,q=0.3", "next", {"surrogate": "block", "inner_steps": 3}, "float64"),
 ]
 TOL = {"float64": 1e-10, "float32": 1e-5}
 

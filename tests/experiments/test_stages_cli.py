@@ -80,7 +80,6 @@ def test_bad_stage_input_exits_2_with_one_line(
     [
         (3, [], "cannot form a mesh of 2 stages"),
         (4, ["--agents", "1"], "2 agent blocks of 2 stages but only 1 agents"),
-        (2, ["--surrogate", "block"], "surrogates run with --stages in one process only"),
     ],
 )
 def test_bad_mesh_input_exits_2(tmp_path: Path, nproc: int, extra: list[str], message: str) -> None:
