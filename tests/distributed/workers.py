@@ -180,3 +180,38 @@ def pipeline_gradients(
                 saved[(name, schedule, M)] = (G, losses, (plan.columns.start, plan.columns.stop))
     torch.save(saved, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
+
+
+def pipeline_soak(
+    rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]
+) -> None:
+    """Thousands of pipelined gradients on one agent block, schedule and micro-batches varying by round.
+
+    Plain SGD on the gradients, so every round's messages carry new values; saves the final columns.
+    """
+    init(rank, world, rendezvous)
+    from tests.layerparallel.soak import soak_run
+
+    X = soak_run(options["rounds"], world=world, rank=rank)
+    torch.save({"X": X}, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def stage_dies(rank: int, world: int, rendezvous: str, out: str, options: dict[str, Any]) -> None:
+    """Stage 1 exits at round 5; stage 0 must stop with ExchangeTimeout naming stage, peer and round."""
+    init(rank, world, rendezvous)
+    import time
+
+    from consensus.mixers.distributed import ExchangeTimeout
+    from tests.layerparallel.soak import soak_run
+
+    start = time.monotonic()
+    if rank == 1:
+        soak_run(5, world=world, rank=rank)
+        os._exit(0)
+    try:
+        soak_run(1000, world=world, rank=rank, timeout=5)
+    except ExchangeTimeout as err:
+        with open(os.path.join(out, "error.txt"), "w") as fh:
+            fh.write(f"{time.monotonic() - start:.1f} {err}")
+    os._exit(0)
