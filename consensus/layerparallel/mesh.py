@@ -105,6 +105,7 @@ class _P2PLink:
 
     def _send(self, peer_stage: int, t: torch.Tensor, tag: int) -> None:
         t = t.contiguous()
+        self.o.stage_bytes += t.numel() * t.element_size()
         self.sends.append(
             (peer_stage, dist.isend(t, dst=self.o.mesh.rank_of(peer_stage), tag=tag), t)
         )
@@ -171,7 +172,7 @@ class StageObjective(LocalObjective):
         self.dtype, self.device = dtype, device
         self.timeout = datetime.timedelta(seconds=timeout)
         self.round = 0
-        self.wire_bytes = 0.0
+        self.stage_bytes = 0.0  # bytes this process sent to its neighbour stages
 
     def batch(self, t: int) -> Batch:
         self.round = t

@@ -54,7 +54,7 @@ class StageSplit:
     >>> net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> split = split_model(net, 2)
     >>> [s.cols for s in split.stages], split.layer_names()
-    ([slice(0, 144, None), slice(144, 162, None)], [['0', '2'], ['4']])
+    ([slice(0, 72, None), slice(72, 162, None)], [['0'], ['2', '4']])
     """
 
     stages: tuple[Stage, ...]

@@ -100,5 +100,12 @@ def test_pipeline_gradient_on_processes_is_the_serial_gradient(tmp_path: Path, w
             torch.testing.assert_close(G, reference, rtol=0, atol=1e-10)
             for p in parts:  # every stage sees the losses of the last one
                 torch.testing.assert_close(p[key][1], losses_ref, rtol=0, atol=1e-10)
+            if (
+                world == 2
+            ):  # one activation forward, its gradient back: 3 agents x 8 samples, float64
+                from consensus.layerparallel.mesh import boundary_shapes
+
+                width = int(np.prod(boundary_shapes(split, tuple(shards.X.shape[2:]))[1]))
+                assert parts[0][key][3] == parts[1][key][3] == 3 * 8 * width * 8
             checked += 1
     assert checked >= (24 if world == 2 else 12)

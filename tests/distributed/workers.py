@@ -177,7 +177,13 @@ def pipeline_gradients(
                     device="cpu",
                 )
                 G, losses = objective.gradient(X[:, plan.columns], objective.batch(5))
-                saved[(name, schedule, M)] = (G, losses, (plan.columns.start, plan.columns.stop))
+                sent = objective.stage_bytes  # type: ignore[attr-defined]
+                saved[(name, schedule, M)] = (
+                    G,
+                    losses,
+                    (plan.columns.start, plan.columns.stop),
+                    sent,
+                )
     torch.save(saved, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
