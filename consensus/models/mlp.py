@@ -118,7 +118,10 @@ class MLP(nn.Module):
             weight, bias = f"layers.{k}.weight", f"layers.{k}.bias"
 
             def forward(params: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-                h = layers.linear(h.flatten(2) if k == 0 else h, params[weight], params[bias])
+                # Features first inside (as stacked_gradient): the weight's gradient then comes out
+                # of the backward GEMM contiguous, not transposed, and adds into a gradient fast.
+                hT = (h.flatten(2) if k == 0 else h).transpose(1, 2)
+                h = layers.linear_t(hT, params[weight], params[bias]).transpose(1, 2)
                 return _ACTIVATIONS[self.activation](h) if k < last else h
 
             return Layer(f"layers.{k}", (weight, bias), forward)
