@@ -22,7 +22,7 @@ from torch import nn
 from ..data.shards import Shards
 from ..linearization import Linearization, block_index
 from ..losses import Loss
-from ..mixers.distributed import ExchangeTimeout
+from ..mixers.distributed import timed_wait
 from ..objective import Batch, LocalObjective
 from .methods import PipelineMethod
 from .objective import microbatches
@@ -182,17 +182,10 @@ class StageObjective(LocalObjective):
         """Wait for one message or collective, or raise ExchangeTimeout naming stage, peer and round."""
         me = f"stage {self.mesh.stage} of agent block {self.mesh.block}"
         peer = f"stage {peer_stage}" if peer_stage is not None else "the other stages"
-        try:
-            ok = work.wait(self.timeout)
-        except Exception as err:  # gloo raises on timeout or a dead peer
-            raise ExchangeTimeout(
-                f"round {self.round}: {me} could not {what} with {peer} ({str(err).splitlines()[0]}); "
-                "a stage process died or the processes disagree about the configuration"
-            ) from None
-        if ok is False:
-            raise ExchangeTimeout(
-                f"round {self.round}: {me} waited over {self.timeout.total_seconds():.0f}s to {what} with {peer}"
-            )
+        timed_wait(
+            work, self.timeout, f"round {self.round}: {me}: {what} with {peer}",
+            "a stage process died or the processes disagree about the configuration",
+        )  # fmt: skip
 
     def _from_last(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous()

@@ -45,6 +45,18 @@ class _Plan:
     split: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
+def timed_wait(work: Any, timeout: datetime.timedelta, what: str, hint: str) -> None:
+    """Wait for ``work``; a failure or a time-out raises :class:`ExchangeTimeout` saying ``what`` and ``hint``."""
+    try:
+        ok = work.wait(timeout)
+    except Exception as err:  # gloo raises on timeout or a dead peer
+        raise ExchangeTimeout(f"{what} failed ({str(err).splitlines()[0]}); {hint}") from None
+    if ok is False:
+        raise ExchangeTimeout(
+            f"{what} did not finish within {timeout.total_seconds():.0f}s; {hint}"
+        )
+
+
 def _what(peer: int) -> str:
     return f"the exchange with rank {peer}" if peer >= 0 else "a collective exchange"
 
@@ -156,17 +168,10 @@ class DistributedMixer(Mixer):
 
     def _wait(self, works: list[tuple[int, Any]], t: int) -> None:
         for peer, work in works:
-            try:
-                ok = work.wait(self.timeout)
-            except Exception as err:  # gloo raises on timeout or a dead peer
-                raise ExchangeTimeout(
-                    f"round {t}: {_what(peer)} failed ({str(err).splitlines()[0]}); "
-                    "a peer died or the ranks disagree about the topology"
-                ) from None
-            if ok is False:
-                raise ExchangeTimeout(
-                    f"round {t}: {_what(peer)} did not finish within {self.timeout.total_seconds():.0f}s"
-                )
+            timed_wait(
+                work, self.timeout, f"round {t}: {_what(peer)}",
+                "a peer died or the ranks disagree about the topology",
+            )  # fmt: skip
 
     def mix(self, t: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = [x.reshape(x.shape[0], -1) for x in tensors]
