@@ -114,6 +114,8 @@ def build_engine(
     )
     rows = initial_parameters(problem, agent_ids, init=init, seed=seed, dtype=dtype)
     engine.start(rows[:, columns].to(device))
+    if layer_parallel is not None:
+        layer_parallel.release(problem.module)
     return engine
 
 

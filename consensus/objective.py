@@ -9,6 +9,7 @@ on F's scale, so step sizes mean what they mean for centralized training.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,14 +63,20 @@ class LocalObjective:
         self.module = module
         self.layout = ParamLayout.of(module)
         self.forward_fn = stacked_forward(module)
-        # Metrics use the model in eval mode (dropout off) without touching the shared module:
-        # blocks running in threads train with it at the same time.
-        self.eval_forward_fn = stacked_forward(copy.deepcopy(module).train(False))
         self.gradient_fn = stacked_gradient(module)
         self.loss = loss
         self.shards = shards
         self.batch_size = batch_size
         self.seed = seed
+
+    @functools.cached_property
+    def eval_forward_fn(self) -> StackedForward:
+        """The model in eval mode (dropout off), on a copy built at first use.
+
+        The shared module is never toggled: blocks running in threads train with
+        it at the same time.
+        """
+        return stacked_forward(copy.deepcopy(self.module).train(False))
 
     @property
     def curvature(self) -> float:

@@ -166,8 +166,11 @@ class StageObjective(LocalObjective):
         self.last = mesh.stage == split.count - 1
         self.actions = SCHEDULES[method.schedule](split.count, method.microbatches)[mesh.stage]
         # Metrics run the model in eval mode (dropout off) on a copy, as LocalObjective does.
-        eval_model = copy.deepcopy(module).train(False)
-        self.eval_stage = split_model(eval_model, split.count, split.cut_points).stages[mesh.stage]
+        self.eval_model = copy.deepcopy(module).train(False)
+        self.eval_stage = split_model(self.eval_model, split.count, split.cut_points).stages[
+            mesh.stage
+        ]
+        self.eval_model.to("meta")  # its layers take their parameters as arguments: free the copy
         self.shapes = boundary_shapes(split, tuple(shards.X.shape[2:]))
         self.dtype, self.device = dtype, device
         self.timeout = datetime.timedelta(seconds=timeout)

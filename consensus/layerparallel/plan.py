@@ -63,6 +63,17 @@ class LayerParallel:
             timeout=self.timeout, **common,
         )  # fmt: skip
 
+    def release(self, module: nn.Module) -> None:
+        """On a mesh, move the template model to the meta device: this process keeps its stage only.
+
+        The template (built whole, to draw the same initial parameters as every
+        other layout) is not needed after setup: the stages' layers take their
+        parameters as arguments. Whoever needs it whole again (rank 0, for
+        final_model.pt) calls ``module.to_empty(device="cpu")`` and loads a vector.
+        """
+        if self.mesh is not None:
+            module.to("meta")
+
     def check_batch(self, batch_size: int, shard_sizes: Sequence[int]) -> None:
         """Refuse more micro-batches than samples per agent per round."""
         rows = batch_size or max(shard_sizes)

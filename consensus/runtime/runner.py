@@ -328,6 +328,8 @@ def run(config: RunConfig) -> dict[str, Any]:
     average = placement.gather_model(engine.objective, engine.average())
     summary: dict[str, Any] = {}
     if rank == 0:
+        if next(problem.module.parameters()).is_meta:  # a stage process let the template go
+            problem.module.to_empty(device="cpu")
         model = ParamLayout.of(problem.module).load(
             problem.module, average.to(next(problem.module.parameters()).dtype).cpu()
         )

@@ -133,6 +133,11 @@ def train_mesh(rank: int, world: int, rendezvous: str, out: str, options: dict[s
         )  # fmt: skip
         history = engine.run(o["rounds"], eval_every=o["rounds"])
         average = gather_columns(engine.objective, engine.average())  # type: ignore[arg-type]
+        objective = engine.objective
+        # no whole model stays behind: the template and the eval copy are on the meta device
+        held = [p for m in (problem.module, objective.eval_model) for p in m.parameters()]  # type: ignore[attr-defined]
+        assert all(p.is_meta for p in held)
+        assert "eval_forward_fn" not in vars(objective)  # LocalObjective's eval copy never built
         sizes = {"X": tuple(engine.X.shape)}
         sizes.update({k: tuple(v.shape) for k, v in engine.state.items() if v.dim() == 2})
         saved.append(
