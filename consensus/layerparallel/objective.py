@@ -64,7 +64,9 @@ class PipelineObjective(LocalObjective):
         self.workers = [StageWorker(s, loss if s.index == last else None) for s in split.stages]
         # Metrics run the model in eval mode (dropout off) on a copy, as LocalObjective does.
         eval_split = split_model(copy.deepcopy(module).train(False), split.count, split.cut_points)
-        self.eval_workers = [StageWorker(s, None) for s in eval_split.stages]
+        self.eval_workers = [
+            StageWorker(s, loss if s.index == last else None) for s in eval_split.stages
+        ]
 
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
@@ -72,19 +74,13 @@ class PipelineObjective(LocalObjective):
         """Gradients of ``n * f_i`` by the pipeline (the serial gradient), and the losses."""
         G = X.new_empty(X.shape)
         xs, targets = microbatches(batch, self.method.microbatches)
-        workers = self.workers if training else self._eval_with_loss()
+        workers = self.workers if training else self.eval_workers
         for worker, stage in zip(workers, self.split.stages, strict=True):
             worker.start(X[:, stage.cols], G[:, stage.cols], targets)
         run_in_turn(workers, self.schedule, xs)
         losses = workers[-1].losses
         assert losses is not None
         return G, losses.detach()
-
-    def _eval_with_loss(self) -> list[StageWorker]:
-        last = self.eval_workers[-1]
-        if last.loss is None:
-            self.eval_workers[-1] = StageWorker(last.stage, self.loss)
-        return self.eval_workers
 
     def forward(self, X: torch.Tensor, x: torch.Tensor, *, training: bool = True) -> torch.Tensor:
         """Outputs ``(n, B, C)``.
