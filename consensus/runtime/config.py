@@ -176,10 +176,16 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+def _program() -> str:
+    """How the user started the CLI: ``run.py``, ``concord`` or ``python -m consensus`` (for usage lines)."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "run.py"
+    return "python -m consensus" if name == "__main__.py" else name
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, generated from :class:`RunConfig` (defaults shown in --help)."""
     parser = _Parser(
-        prog="run.py",
+        prog=_program(),
         description="Decentralized training with Concord. Launch with python (one process hosts all agents) "
         "or torchrun (each process hosts a block of agents).",
     )

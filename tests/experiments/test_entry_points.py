@@ -76,6 +76,25 @@ def test_python_m_consensus_bad_flag_is_one_line_and_exit_2(tmp_path: Path) -> N
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["-m", "consensus"], "usage: python -m consensus"),
+        ([str(Path(__file__).resolve().parents[2] / "experiments" / "run.py")], "usage: run.py"),
+    ],
+)
+def test_help_names_the_command_that_was_run(command: list[str], usage: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, *command, "--help"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(usage), proc.stdout[:80]
+
+
 def test_python_m_consensus_runs_a_run(tmp_path: Path) -> None:
     args = [
         "--agents",
