@@ -33,8 +33,9 @@ class Linearization:
     """Outputs at the expansion point and the products with the blockwise output Jacobian.
 
     ``blocks`` is the number K of blocks over all of an agent's columns;
-    ``first`` the index of the first block whose columns are held here;
-    ``block_of[j]`` the block (counted from ``first``) of each column held here.
+    ``first`` the index of the first block whose columns are held here and
+    ``local_blocks`` how many are; ``block_of[j]`` the block (counted from
+    ``first``) of each column held here.
     """
 
     out: torch.Tensor
@@ -42,14 +43,10 @@ class Linearization:
     pull: Callable[[torch.Tensor], torch.Tensor]
     blocks: int
     first: int
+    local_blocks: int
     block_of: torch.Tensor
     columns: torch.Tensor
     reduce: Callable[[torch.Tensor], torch.Tensor]
-
-    @property
-    def local_blocks(self) -> int:
-        """Number of blocks with columns held here."""
-        return int(self.block_of.max()) + 1 if self.block_of.numel() else 0
 
     def block_sum(self, v: torch.Tensor) -> torch.Tensor:
         """``(n, d_here) -> (n, K_here)``: each block's sum over all of its columns."""

@@ -180,7 +180,7 @@ class LocalObjective:
                 return list(pool.map(f, range(len(slices)), slices))
 
         return Linearization(
-            out.detach(), push, pull, blocks=len(slices), first=0,
+            out.detach(), push, pull, blocks=len(slices), first=0, local_blocks=len(slices),
             block_of=block_index(slices, d, X.device), columns=torch.arange(d, device=X.device),
             reduce=lambda v: v,
         )  # fmt: skip

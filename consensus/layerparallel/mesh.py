@@ -53,7 +53,6 @@ class Mesh:
         """For config.json."""
         return {
             "dims": ["agent", "stage"],
-            "shape": [self.blocks, self.stages],
             "rank_of": "block * stages + stage",
         }
 
@@ -327,7 +326,7 @@ class StageObjective(LocalObjective):
 
         cols = stage.cols
         return Linearization(
-            out, push, pull, blocks=K, first=first, block_of=block_index(own, stage.dim, X.device),
+            out, push, pull, blocks=K, first=first, local_blocks=len(own), block_of=block_index(own, stage.dim, X.device),
             columns=torch.arange(cols.start, cols.stop, device=X.device),
             reduce=(lambda v: v) if blocks else self.row_sum,
         )  # fmt: skip

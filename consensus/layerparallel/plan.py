@@ -84,8 +84,14 @@ class LayerParallel:
             )
 
     def describe(self) -> dict[str, Any]:
-        """For config.json: the method, the stages and (on a mesh) its shape."""
-        out: dict[str, Any] = {"method": self.method.spec(), "split": self.split.describe()}
+        """For config.json: agent blocks, stages, the method, the split and (on a mesh) its dims."""
+        out: dict[str, Any] = {
+            "agent_blocks": 1 if self.mesh is None else self.mesh.blocks,
+            "stages": self.split.count,
+            "processes_per_stage": 0 if self.mesh is None else 1,  # 0: the stages run in turn
+            "method": self.method.spec(),
+            "split": self.split.describe(),
+        }
         if self.mesh is not None:
             out.update(self.mesh.describe())
         return out

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from topologies import Schedule
@@ -45,16 +44,7 @@ class Placement:
     def describe(self, world: int) -> dict[str, Any]:
         """For config.json: the processes and, for layer-parallel agents, the mesh and the stages."""
         lp = self.layer_parallel
-        if lp is None:
-            return {"processes": world}
-        mesh = {"agent_blocks": 1, "stages": lp.split.count, "processes_per_stage": 0}
-        if lp.mesh is not None:
-            mesh = {
-                "agent_blocks": lp.mesh.blocks,
-                "stages": lp.mesh.stages,
-                "processes_per_stage": 1,
-            }
-        return {"processes": world, "mesh": {**mesh, **lp.describe()}}
+        return {"processes": world} if lp is None else {"processes": world, "mesh": lp.describe()}
 
 
 def check_layer_parallel(config: RunConfig, module: nn.Module, world: int) -> LayerParallel | None:
@@ -108,5 +98,4 @@ def place(
     mixer = DistributedMixer(
         schedule, blocks, group=mesh.agent_group, device=device, dtype=dtype, timeout=config.timeout
     )
-    assert dist.is_initialized()
     return Placement(blocks[mesh.block], mixer, replace(plan, mesh=mesh, timeout=config.timeout))
