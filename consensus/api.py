@@ -19,9 +19,10 @@ from topologies import Schedule, TopologyError
 
 from .algorithms import ALGORITHMS, Algorithm, make
 from .data import Dataset
+from .data.augment import RandomShift, resolve_augment
 from .engine import Engine
 from .errors import ConfigError
-from .layerparallel.methods import PipelineMethod
+from .layerparallel.methods import Method
 from .layerparallel.plan import LayerParallel
 from .layerparallel.plan import layer_parallel as make_layer_parallel
 from .losses import Loss
@@ -86,12 +87,15 @@ def build_engine(
     device: str | torch.device,
     init: str,
     layer_parallel: LayerParallel | None = None,
+    augment: str | RandomShift | None = None,
 ) -> Engine:
     """An engine for the block ``agent_ids`` with a given mixer, started at its initial parameters.
 
     With ``layer_parallel`` the agents are split into stages: all of them run
     in this process (the simulator), or this process is one stage of a mesh
-    and its engine holds that stage's columns only.
+    and its engine holds that stage's columns only. ``augment`` (a
+    :func:`~consensus.data.augment.resolve_augment` spec) augments the image
+    inputs of the rounds that train on augmented data (all, or a hybrid's serial ones).
     """
     shards = local_shards(problem, agent_ids, dtype=dtype, device=device)
     if layer_parallel is None:
@@ -104,6 +108,11 @@ def build_engine(
             device=device,
         )  # fmt: skip
         columns = layer_parallel.columns
+    augmentation = resolve_augment(augment)
+    if augmentation is not None:
+        objective.augment = augmentation.bind(
+            problem.data.image_shape, seed=seed, agent_ids=agent_ids
+        )
     engine = Engine(
         objective,
         algorithm,
@@ -144,8 +153,9 @@ def train(
     on_eval: Callable[[dict[str, float]], None] | None = None,
     threads: int | None = 1,
     stages: int = 1,
-    layer_parallel: str | PipelineMethod = "pipeline",
+    layer_parallel: str | Method = "pipeline",
     split_points: Sequence[int] | str | None = None,
+    augment: str | RandomShift | None = None,
     **algorithm_options: Any,
 ) -> Result:
     """Train ``agents`` agents on a topology with a decentralized algorithm, in this process.
@@ -186,9 +196,15 @@ def train(
         Layer-parallel agents: each agent's model cut into ``stages`` stages
         (balanced by parameter count, or at ``split_points``, layer indices
         like ``"2,5"``) that cooperate by the method ``layer_parallel``
-        (``pipeline[:schedule=1f1b|gpipe,microbatches=M]``). Here the stages
+        (``pipeline[:schedule=1f1b|gpipe,microbatches=M]``, or the
+        serial-parallel hybrid ``sph[:method=penalty|al,...]``, see
+        :class:`~consensus.layerparallel.sph.SPHMethod`). Here the stages
         run in turn in this process, with the same trajectory as a mesh of
         stage processes under torchrun (``--stages``).
+    augment : str or None
+        Random shifts (and flips) of image inputs, e.g. ``"shift:pixels=1"``
+        (``flip=true`` mirrors too), seeded per agent and round; a hybrid
+        (``sph``) augments its serial rounds only.
     threads : int or None
         torch's intra-op thread count while the agents train
         (:func:`torch.set_num_threads`), restored when ``train`` returns or
@@ -242,6 +258,7 @@ def train(
         device=device,
         init=init,
         layer_parallel=split,
+        augment=augment,
     )
     with _torch_threads(threads):
         if blocks == 1:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,15 +28,23 @@ from .models.stacked import StackedForward, stacked_forward, stacked_gradient
 
 @dataclass
 class Batch:
-    """Inputs ``(n, B, ...)``, targets ``(n, B)`` and per-sample weights ``(n, B)``."""
+    """Inputs ``(n, B, ...)``, targets ``(n, B)`` and per-sample weights ``(n, B)``.
+
+    ``rows`` ``(n, B)``, when known, are the samples' positions in each agent's
+    shard (per-sample state of layer-parallel methods is indexed by them).
+    """
 
     x: torch.Tensor
     y: torch.Tensor
     w: torch.Tensor
+    rows: torch.Tensor | None = None
 
 
 class LocalObjective:
     """Stacked losses and gradients of the agents hosted here.
+
+    ``layer_parallel`` is True for the objectives of agents split into stages
+    (their ``stage_bytes`` counts the traffic between stages).
 
     Parameters
     ----------
@@ -50,6 +59,8 @@ class LocalObjective:
     seed : int
         Seed of the batch draws (with agent id and round).
     """
+
+    layer_parallel: bool = False
 
     def __init__(
         self,
@@ -68,6 +79,10 @@ class LocalObjective:
         self.shards = shards
         self.batch_size = batch_size
         self.seed = seed
+        #: ``(x, t) -> x`` applied to the inputs of the rounds that augment (see :meth:`augments`).
+        self.augment: Callable[..., torch.Tensor] | None = None
+        #: Bytes this process sent to (or, in one process, handed between) its agents' stages.
+        self.stage_bytes = 0.0
 
     @functools.cached_property
     def eval_forward_fn(self) -> StackedForward:
@@ -89,10 +104,29 @@ class LocalObjective:
         return self.shards.n_total
 
     def batch(self, t: int) -> Batch:
-        """Round ``t``'s batch (the whole shard when ``batch_size == 0``)."""
+        """Round ``t``'s batch (the whole shard when ``batch_size == 0``), augmented if configured."""
         if self.batch_size <= 0:
-            return Batch(*self.shards.full_batch())
-        return Batch(*self.shards.batch(self.seed, t, self.batch_size))
+            batch = Batch(*self.shards.full_batch(), rows=self.shards.full_rows())
+        else:
+            batch = Batch(
+                *self.shards.batch(self.seed, t, self.batch_size),
+                rows=self.shards.batch_rows(self.seed, t, self.batch_size),
+            )
+        if self.augment is not None and self.augments(t):
+            batch.x = self.augment(batch.x, t)
+        return batch
+
+    def augments(self, t: int) -> bool:
+        """Whether round ``t`` trains on augmented inputs (every round; hybrids: the serial ones)."""
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the oracle (its counters; hybrids add their per-sample states)."""
+        return {"stage_bytes": self.stage_bytes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (a checkpoint without it leaves the counters at 0)."""
+        self.stage_bytes = float(state.get("stage_bytes", 0.0))
 
     def forward(self, X: torch.Tensor, x: torch.Tensor, *, training: bool = True) -> torch.Tensor:
         """Outputs of every agent's model on its inputs: ``(n, B, C)``.

@@ -47,6 +47,20 @@ class Shards:
         w = self.mask.to(self.X.dtype) * (self.n_total / self.total)
         return self.X, self.y, w
 
+    def full_rows(self) -> torch.Tensor:
+        """Every sample's position in its agent's padded shard, ``(n_local, M)`` (the full batch's rows)."""
+        n, M = self.X.shape[:2]
+        return torch.arange(M, device=self.X.device).expand(n, M)
+
+    def batch_rows(self, seed: int, t: int, size: int) -> torch.Tensor:
+        """Positions in each agent's padded shard of round ``t``'s minibatch, ``(n_local, size)``.
+
+        Per-sample state (the auxiliary states of layer-parallel methods) is indexed by them.
+        """
+        n, M = self.X.shape[:2]
+        flat = self._flat_indices(seed, t, size).view(n, size)
+        return flat - torch.arange(n, device=flat.device)[:, None] * M
+
     def batch(
         self, seed: int, t: int, size: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -24,10 +24,9 @@ from ..linearization import Linearization, block_index
 from ..losses import Loss
 from ..mixers.distributed import timed_wait
 from ..objective import Batch, LocalObjective
-from .methods import PipelineMethod
 from .objective import microbatches
 from .pipeline import StageWorker, run_stage
-from .schedules import SCHEDULES
+from .schedules import SCHEDULES, Scheduled
 from .split import StageSplit, split_model
 
 # Message kinds (the tag is 8 * micro-batch + kind): pipeline, eval forward, linearization.
@@ -104,7 +103,8 @@ class _P2PLink:
 
     def _send(self, peer_stage: int, t: torch.Tensor, tag: int) -> None:
         t = t.contiguous()
-        self.o.stage_bytes += t.numel() * t.element_size()
+        if self.kind != _EVAL:  # training traffic only, as the simulator counts it
+            self.o.stage_bytes += t.numel() * t.element_size()
         self.sends.append(
             (peer_stage, dist.isend(t, dst=self.o.mesh.rank_of(peer_stage), tag=tag), t)
         )
@@ -143,6 +143,8 @@ class StageObjective(LocalObjective):
     the round.
     """
 
+    layer_parallel = True
+
     def __init__(
         self,
         module: nn.Module,
@@ -150,7 +152,7 @@ class StageObjective(LocalObjective):
         shards: Shards,
         *,
         split: StageSplit,
-        method: PipelineMethod,
+        method: Scheduled,
         mesh: Mesh,
         dtype: torch.dtype,
         device: torch.device,
@@ -174,7 +176,6 @@ class StageObjective(LocalObjective):
         self.dtype, self.device = dtype, device
         self.timeout = datetime.timedelta(seconds=timeout)
         self.round = 0
-        self.stage_bytes = 0.0  # bytes this process sent to its neighbour stages
 
     def batch(self, t: int) -> Batch:
         self.round = t
@@ -216,7 +217,7 @@ class StageObjective(LocalObjective):
         G = X.new_empty(X.shape)
         xs, targets = microbatches(batch, self.method.microbatches)
         worker.start(X, G, targets)
-        link = _P2PLink(self, X.shape[0], [x.shape[1] for x in xs], _ACT)
+        link = _P2PLink(self, X.shape[0], [x.shape[1] for x in xs], _ACT if training else _EVAL)
         run_stage(worker, self.actions, xs if self.mesh.stage == 0 else None, link, last=self.last)
         losses = worker.losses if worker.losses is not None else X.new_zeros(X.shape[0])
         return G, self._from_last(losses.detach())

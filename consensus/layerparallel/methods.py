@@ -2,8 +2,9 @@
 
 ``--layer-parallel NAME[:key=value,...]`` resolves through :data:`LAYER_PARALLEL`
 with the grammar, type checks and error style of topology specs. A method is a
-frozen dataclass whose fields are its options; later methods (sph, mgrit, dsp)
-register here.
+frozen dataclass whose fields are its options: the exact ``pipeline`` and the
+serial-parallel hybrid ``sph`` (:mod:`consensus.layerparallel.sph`); later
+methods (mgrit, dsp) register here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import ClassVar
 
 from ..errors import ConfigError
 from .schedules import SCHEDULES
+from .sph import SPHMethod
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,18 @@ class PipelineMethod:
         """The spec string that rebuilds this method."""
         return f"{self.name}:schedule={self.schedule},microbatches={self.microbatches}"
 
+    def check(self, split: object, input_shape: tuple[int, ...]) -> None:
+        """Every split and input suit the pipeline."""
+
+
+#: A layer-parallel method's options.
+Method = PipelineMethod | SPHMethod
 
 #: Method name -> its options dataclass.
-LAYER_PARALLEL: dict[str, type] = {"pipeline": PipelineMethod}
+LAYER_PARALLEL: dict[str, type] = {"pipeline": PipelineMethod, "sph": SPHMethod}
 
 
-def resolve_method(spec: str | object) -> PipelineMethod:
+def resolve_method(spec: str | object) -> Method:
     """A method from ``NAME[:key=value,...]`` (or a method instance, returned as is)."""
     if not isinstance(spec, str):
         return spec  # type: ignore[return-value]

@@ -17,9 +17,8 @@ from torch import nn
 from ..data.shards import Shards
 from ..losses import Loss
 from ..objective import Batch, LocalObjective
-from .methods import PipelineMethod
 from .pipeline import StageWorker, forward_in_turn, run_in_turn
-from .schedules import SCHEDULES
+from .schedules import SCHEDULES, Scheduled
 from .split import StageSplit, split_model
 
 
@@ -36,15 +35,20 @@ def microbatches(
 class PipelineObjective(LocalObjective):
     """Gradients of every hosted agent by the exact pipeline over ``split``'s stages, in one process.
 
+    ``stage_bytes`` counts the activations and gradients handed between stages
+    in training passes (what the processes of a mesh send each other).
+
     Parameters
     ----------
     module, loss, shards, batch_size, seed
         As for :class:`~consensus.objective.LocalObjective`.
     split : StageSplit
         The stages (of ``module``).
-    method : PipelineMethod
-        Schedule and number of micro-batches.
+    method : Scheduled
+        Schedule and number of micro-batches (a PipelineMethod, or a hybrid for its serial rounds).
     """
+
+    layer_parallel = True
 
     def __init__(
         self,
@@ -53,7 +57,7 @@ class PipelineObjective(LocalObjective):
         shards: Shards,
         *,
         split: StageSplit,
-        method: PipelineMethod,
+        method: Scheduled,
         batch_size: int = 0,
         seed: int = 0,
     ):
@@ -77,10 +81,14 @@ class PipelineObjective(LocalObjective):
         workers = self.workers if training else self.eval_workers
         for worker, stage in zip(workers, self.split.stages, strict=True):
             worker.start(X[:, stage.cols], G[:, stage.cols], targets)
-        run_in_turn(workers, self.schedule, xs)
+        run_in_turn(workers, self.schedule, xs, self._count if training else None)
         losses = workers[-1].losses
         assert losses is not None
         return G, losses.detach()
+
+    def _count(self, t: torch.Tensor) -> None:
+        """Count a tensor handed between stages (the bytes a mesh process would send)."""
+        self.stage_bytes += t.numel() * t.element_size()
 
     def forward(self, X: torch.Tensor, x: torch.Tensor, *, training: bool = True) -> torch.Tensor:
         """Outputs ``(n, B, C)``.

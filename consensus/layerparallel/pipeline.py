@@ -12,7 +12,7 @@ determinism.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
@@ -92,12 +92,16 @@ def run_in_turn(
     workers: Sequence[StageWorker],
     schedule: Sequence[Sequence[Action]],
     inputs: Sequence[torch.Tensor],
+    on_handoff: Callable[[torch.Tensor], None] | None = None,
 ) -> None:
     """All stages in this process: each runs its actions until one waits for a message, then the next.
 
-    ``inputs`` are the micro-batches' inputs of stage 0. Raises RuntimeError if
-    the schedule can make no progress (a malformed schedule), never loops.
+    ``inputs`` are the micro-batches' inputs of stage 0. ``on_handoff`` sees
+    every tensor handed from one stage to another (what a mesh would send).
+    Raises RuntimeError if the schedule can make no progress (a malformed
+    schedule), never loops.
     """
+    handoff = on_handoff or (lambda _: None)
     S = len(workers)
     pending = [list(a) for a in schedule]
     pos = [0] * S
@@ -115,6 +119,7 @@ def run_in_turn(
                     out = worker.forward(m, h)
                     if s + 1 < S:
                         acts[(s + 1, m)] = out
+                        handoff(out)
                 else:
                     g = None if s == S - 1 else grads.pop((s, m), None)
                     if g is None and s < S - 1:
@@ -123,6 +128,7 @@ def run_in_turn(
                     if s > 0:
                         assert g_in is not None
                         grads[(s - 1, m)] = g_in
+                        handoff(g_in)
                 pos[s] += 1
                 progressed = True
         if not progressed:

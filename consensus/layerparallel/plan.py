@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +14,17 @@ from ..errors import ConfigError
 from ..losses import Loss
 from ..objective import LocalObjective
 from .mesh import Mesh, StageObjective
-from .methods import PipelineMethod, resolve_method
+from .methods import Method, resolve_method
 from .objective import PipelineObjective
+from .sph_mesh import SPHStageObjective
+from .sph_objective import SPHObjective
 from .split import StageSplit, split_model
+
+#: Method name -> (its objective in one process, its objective in one stage process of a mesh).
+OBJECTIVES: dict[str, tuple[Callable[..., LocalObjective], Callable[..., LocalObjective]]] = {
+    "pipeline": (PipelineObjective, StageObjective),
+    "sph": (SPHObjective, SPHStageObjective),
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class LayerParallel:
     """
 
     split: StageSplit
-    method: PipelineMethod
+    method: Method
     mesh: Mesh | None = None
     timeout: float = 300.0
 
@@ -56,9 +64,10 @@ class LayerParallel:
             "batch_size": batch_size,
             "seed": seed,
         }
+        in_turn, on_mesh = OBJECTIVES[self.method.name]
         if self.mesh is None:
-            return PipelineObjective(module, loss, shards, **common)
-        return StageObjective(
+            return in_turn(module, loss, shards, **common)
+        return on_mesh(
             module, loss, shards, mesh=self.mesh, dtype=dtype, device=torch.device(device),
             timeout=self.timeout, **common,
         )  # fmt: skip
@@ -100,7 +109,7 @@ class LayerParallel:
 def layer_parallel(
     module: nn.Module,
     stages: int,
-    method: str | PipelineMethod = "pipeline",
+    method: str | Method = "pipeline",
     split_points: Sequence[int] | str | None = None,
 ) -> LayerParallel | None:
     """The layer-parallel setup of ``stages`` stages, or None for whole-model agents (``stages == 1``).

@@ -10,6 +10,7 @@ backward actions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 Action = tuple[str, int]
 #: ``(stages, microbatches) -> actions of every stage``.
@@ -55,3 +56,13 @@ SCHEDULES: dict[str, ScheduleFn] = {"gpipe": gpipe, "1f1b": one_f_one_b}
 def idle_fraction(stages: int, microbatches: int) -> float:
     """The bubble of a synchronous pipeline with equal stage costs: ``(S - 1) / (M + S - 1)``."""
     return (stages - 1) / (microbatches + stages - 1)
+
+
+class Scheduled(Protocol):
+    """A method whose (serial) passes run the exact pipeline: its schedule and micro-batches."""
+
+    @property
+    def schedule(self) -> str: ...
+
+    @property
+    def microbatches(self) -> int: ...

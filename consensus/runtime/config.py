@@ -120,10 +120,16 @@ class RunConfig:
     )
     layer_parallel: str = _f(
         "pipeline",
-        "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M]",
+        "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M] or "
+        "sph[:method=penalty|al,beta=B,serial_every=K,serial_rounds=E,downsample=F,...]",
     )
     split_points: str | None = _f(
         None, "layer indices where stages 1..S-1 begin, e.g. 2,5; none balances parameter counts"
+    )
+    augment: str = _f(
+        "none",
+        "augment image inputs: none or shift[:pixels=P,flip=true] (random shifts, flips), seeded "
+        "per agent and round; with --layer-parallel sph only its serial rounds",
     )
     eval_every: int = _f(20, "evaluate (and log a line) every this many rounds")
     seed: int = _f(0, "seed of data split, initialisation, batches and random topologies")

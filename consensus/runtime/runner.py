@@ -19,6 +19,7 @@ from topologies import TopologyError
 
 from ..algorithms import make
 from ..api import build_engine, check_topology
+from ..data.augment import resolve_augment
 from ..engine import Engine
 from ..errors import ConfigError
 from ..models import ParamLayout
@@ -73,6 +74,11 @@ def validate(config: RunConfig, launch: Launch) -> dict[str, Any]:
     check_topology(schedule, algorithm)
     reg = Regularizer.parse(config.reg)
     plan = check_layer_parallel(config, problem.module, launch.world)
+    if plan is not None:
+        plan.method.check(plan.split, tuple(problem.data.X_train.shape[1:]))
+    augmentation = resolve_augment(config.augment)
+    if augmentation is not None:  # refuses data that are not images
+        augmentation.bind(problem.data.image_shape, seed=config.seed, agent_ids=np.arange(1))
     return {
         "layer_parallel": plan,
         "device": device,
@@ -155,6 +161,7 @@ def _restore(engine: Engine, payload: dict[str, Any]) -> None:
     engine.t = int(payload["round"])
     engine.grad_evals = int(payload["grad_evals"])
     engine.mixer.bytes_sent = float(payload["bytes_sent"])
+    engine.objective.load_state_dict(payload.get("oracle", {}))
 
 
 def _payload(engine: Engine) -> dict[str, Any]:
@@ -165,6 +172,7 @@ def _payload(engine: Engine) -> dict[str, Any]:
         "grad_evals": engine.grad_evals,
         "bytes_sent": engine.mixer.bytes_sent,
         "agent_ids": torch.as_tensor(engine.mixer.agent_ids),
+        "oracle": engine.objective.state_dict(),
     }
 
 
@@ -251,6 +259,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         schedule, algorithm, problem, agent_ids=placement.agent_ids, mixer=placement.mixer,
         batch_size=config.batch_size, reg=setup["reg"], global_every=config.global_every or None, seed=config.seed,
         dtype=dtype, device=device, init=config.init, layer_parallel=placement.layer_parallel,
+        augment=config.augment,
     )  # fmt: skip
     _check_same_config(config, device)
     start_round = _agree_on_resume_round(out, launch, device) if setup["resume"] else None

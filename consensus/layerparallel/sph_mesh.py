@@ -1,0 +1,116 @@
+"""The serial-parallel hybrid on the mesh: one stage process's part of it.
+
+A parallel round exchanges only neighbour states: the states at the round's
+rows go to the next stage, the gradient in them comes back. Both messages are
+non-blocking sends and timed receives in a fixed order (forward states before
+backward gradients), so the exchange cannot deadlock. Serial rounds are the
+exact pipeline of :class:`~consensus.layerparallel.mesh.StageObjective`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.shards import Shards
+from ..losses import Loss
+from ..objective import Batch
+from .mesh import Mesh, StageObjective, _P2PLink
+from .sph import SPHMethod
+from .sph_objective import sph_workers
+from .split import StageSplit
+
+# Message kinds beside the pipeline's (tag = 8 * slot + kind): states forward, their gradients back.
+_STATE, _STATE_GRAD = 6, 7
+_RESET_SLOT, _STEP_SLOT = 0, 1  # the reset's whole-shard states; inner step k's in slot 1 + k
+
+
+class SPHStageObjective(StageObjective):
+    """One stage process of the hybrid: its columns, its states, its parallel step.
+
+    Parameters are those of :class:`~consensus.layerparallel.mesh.StageObjective`,
+    with ``method`` the hybrid's options.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        loss: Loss,
+        shards: Shards,
+        *,
+        split: StageSplit,
+        method: SPHMethod,
+        mesh: Mesh,
+        dtype: torch.dtype,
+        device: torch.device,
+        timeout: float,
+        batch_size: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(
+            module, loss, shards, split=split, method=method, mesh=mesh, dtype=dtype,
+            device=device, timeout=timeout, batch_size=batch_size, seed=seed,
+        )  # fmt: skip
+        self.sph = method
+        self.worker = sph_workers(split, loss, method, tuple(shards.X.shape[2:]))[mesh.stage]
+        self.states_ready = False  # set by a reset or a checkpoint's states
+
+    def augments(self, t: int) -> bool:
+        """Serial rounds only, as in the simulator."""
+        return self.sph.phase(t) == "serial"
+
+    def gradient(
+        self, X: torch.Tensor, batch: Batch, *, training: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parallel rounds: this stage's penalty gradient and state step; else the pipeline's."""
+        if not training or self.sph.phase(self.round) == "serial":
+            return super().gradient(X, batch, training=training)
+        worker, s, t = self.worker, self.mesh.stage, self.round
+        n, B = batch.x.shape[:2]
+        link = _P2PLink(self, n, [B], _STATE)
+        if self.sph.resets(t) or not self.states_ready:  # the same answer on every stage
+            M = self.shards.X.shape[1]
+            h = self.shards.X if s == 0 else self._receive(link, s - 1, (n, M), _RESET_SLOT, _STATE)
+            u = worker.reset(X, h)
+            if u is not None:
+                link._send(s + 1, u, 8 * _RESET_SLOT + _STATE)
+            self.states_ready = True
+        assert batch.rows is not None
+        beta = self.sph.beta_at(t)
+        G = X.new_empty(X.shape)
+        for k in range(self.sph.inner_steps):
+            slot = _STEP_SLOT + k
+            if worker.out is not None:
+                link._send(s + 1, worker.outgoing(batch.rows), 8 * slot + _STATE)
+            h = batch.x if s == 0 else self._receive(link, s - 1, (n, B), slot, _STATE)
+            g_in, losses = worker.step(X, G, h, batch, beta)
+            if g_in is not None:
+                link._send(s - 1, g_in, 8 * slot + _STATE_GRAD)
+            if worker.out is not None:
+                worker.update(self._receive(link, s + 1, (n, B), slot, _STATE_GRAD), batch, beta)
+            link.flush()
+        return G, self._from_last(losses)
+
+    def _receive(
+        self, link: _P2PLink, peer: int, lead: tuple[int, int], slot: int, kind: int
+    ) -> torch.Tensor:
+        """A state-sized message from stage ``peer``: the states of the boundary between us."""
+        boundary = self.worker.inp if peer < self.mesh.stage else self.worker.out
+        assert boundary is not None
+        return link._recv(peer, (*lead, *boundary.low), 8 * slot + kind)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters, and this stage's states and multipliers."""
+        return {
+            **super().state_dict(),
+            "sph": self.worker.state_dict(),
+            "sph_ready": self.states_ready,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if "sph" in state:
+            self.worker.load_state_dict(state["sph"], self.device)
+        self.states_ready = bool(state.get("sph_ready", False))
