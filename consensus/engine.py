@@ -110,9 +110,9 @@ class Engine:
         sent = torch.tensor([[self.mixer.bytes_sent]], dtype=torch.float64, device=self.X.device)
         out["bytes_per_agent"] = float(self.objective.row_sum(sent)[0, 0])
         if self.objective.layer_parallel:  # between an agent's stages: the sum over its processes
-            inner = torch.tensor(
-                [[self.objective.stage_bytes]], dtype=torch.float64, device=self.X.device
-            )
+            # Stage messages stack the hosted agents, so each agent's share is an equal part.
+            share = self.objective.stage_bytes / self.X.shape[0]
+            inner = torch.tensor([[share]], dtype=torch.float64, device=self.X.device)
             out["stage_bytes_per_agent"] = float(self.objective.row_sum(inner)[0, 0])
         out["grad_evals_per_agent"] = float(self.grad_evals)
         return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}

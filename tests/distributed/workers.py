@@ -118,7 +118,10 @@ def train_mesh(rank: int, world: int, rendezvous: str, out: str, options: dict[s
         n, dtype = o["agents"], resolve_dtype(o["dtype"])
         schedule = topologies.get(o["topology"], n, seed=o["seed"])
         problem = make_problem(
-            o["dataset"], MLP(13, 3, hidden=(16, 16, 16)), agents=n, seed=o["seed"]
+            o["dataset"],
+            o.get("model") or MLP(13, 3, hidden=(16, 16, 16)),
+            agents=n,
+            seed=o["seed"],
         )
         plan = layer_parallel(problem.module, S, o["method"])
         assert plan is not None
@@ -129,7 +132,7 @@ def train_mesh(rank: int, world: int, rendezvous: str, out: str, options: dict[s
             schedule, make(o["algorithm"], **o.get("algorithm_options", {})), problem,
             agent_ids=blocks[mesh.block], mixer=mixer, batch_size=o["batch_size"],
             reg=Regularizer.parse(o.get("reg")), global_every=o.get("global_every"), seed=o["seed"], dtype=dtype,
-            device="cpu", init="same", layer_parallel=plan,
+            device="cpu", init="same", layer_parallel=plan, augment=o.get("augment"),
         )  # fmt: skip
         history = engine.run(o["rounds"], eval_every=o["rounds"])
         average = gather_columns(engine.objective, engine.average())  # type: ignore[arg-type]
