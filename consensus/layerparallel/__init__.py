@@ -3,9 +3,11 @@
 An agent may be several processes that split its layers (the ``stage``
 dimension of the process mesh). This package cuts models into stages
 (:func:`split_model`), names the methods by which the stages cooperate
-(:data:`LAYER_PARALLEL`: the exact ``pipeline`` so far), runs them in one
-process (:class:`PipelineObjective`, the simulator) or one stage per process
-(:class:`~consensus.layerparallel.mesh.StageObjective`).
+(:data:`LAYER_PARALLEL`: the exact ``pipeline`` and the serial-parallel hybrid
+``sph``), runs them in one process (:class:`PipelineObjective`,
+:class:`SPHObjective`: the simulator) or one stage per process
+(:class:`~consensus.layerparallel.mesh.StageObjective`,
+:class:`~consensus.layerparallel.sph_mesh.SPHStageObjective`).
 """
 
 from .layers import Layer, layers_of
@@ -13,6 +15,8 @@ from .methods import LAYER_PARALLEL, PipelineMethod, resolve_method
 from .objective import PipelineObjective
 from .plan import LayerParallel, layer_parallel
 from .schedules import SCHEDULES, gpipe, idle_fraction, one_f_one_b
+from .sph import SPHMethod
+from .sph_objective import SPHObjective
 from .split import Stage, StageSplit, split_model
 
 __all__ = [
@@ -22,6 +26,8 @@ __all__ = [
     "LayerParallel",
     "PipelineMethod",
     "PipelineObjective",
+    "SPHMethod",
+    "SPHObjective",
     "Stage",
     "StageSplit",
     "gpipe",
