@@ -68,7 +68,8 @@ class RandomShift:
         p, (C, H, W) = self.pixels, image_shape
         if 2 * p >= min(H, W):
             raise ConfigError(
-                f"shift: pixels={p} is too large for {H} x {W} images; use pixels < {min(H, W) // 2}"
+                f"shift: pixels={p} is too large for {H} x {W} images; "
+                f"use pixels < {(min(H, W) + 1) // 2}"
             )
         agents = np.asarray(agent_ids, dtype=np.int64)[:, None]
         flip = self.flip

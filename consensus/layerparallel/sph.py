@@ -30,10 +30,13 @@ gradient returned is the last step's.
 
 A **serial round** is an ordinary round of the exact pipeline (with data
 augmentation, when configured). Every ``serial_every`` parallel rounds come
-``serial_rounds`` serial ones; the first parallel round after them (and round
-0) resets the states by a forward pass over the agent's whole shard (and the
-multipliers to 0). ``serial_every = 0`` never corrects. ``beta`` grows by
-``beta_growth`` per round.
+``serial_rounds`` serial ones. Each parallel phase (from round 0, and after
+every serial phase) resets the states from a forward pass: lazily, a sample's
+states (and multipliers, to 0) are set from the forward pass of the first
+parallel step that uses it in the phase, so a phase costs no pass over the
+whole shard; in such a step the stages run in turn, each sending the next its
+fresh states (a pipeline forward), and the step goes on as usual.
+``serial_every = 0`` never corrects. ``beta`` grows by ``beta_growth`` per round.
 """
 
 from __future__ import annotations
@@ -177,7 +180,15 @@ class SPHWorker:
     """One stage's part of the hybrid for all hosted agents: its states and its parallel step.
 
     The simulator runs every stage's worker in this process; a mesh process
-    runs its own. Both call the same methods on the same values.
+    runs its own. Both call the same methods on the same values. A step is
+    :meth:`forward` (which returns the states to send to the next stage),
+    :meth:`backward` (which returns the gradient to send to the previous
+    stage) and, on every stage but the last, :meth:`update` of the states.
+
+    States are refreshed lazily: :meth:`start_phase` marks every sample's
+    states stale, and the first step that uses a sample sets them from its
+    forward pass (so a phase costs no extra pass over the shard, and its
+    first uses form a chain from stage to stage).
 
     Parameters
     ----------
@@ -190,6 +201,8 @@ class SPHWorker:
     inp, out : Resampler or None
         The filters of the stage's input boundary (None on stage 0) and its
         output boundary (None on the last stage, which keeps no state).
+    shard_rows : int
+        Rows ``M`` of each agent's padded shard (the states' second dimension).
     """
 
     def __init__(
@@ -199,73 +212,99 @@ class SPHWorker:
         method: SPHMethod,
         inp: Resampler | None,
         out: Resampler | None,
+        shard_rows: int,
     ):
         self.stage, self.loss, self.method, self.inp, self.out = stage, loss, method, inp, out
+        self.M = shard_rows
         self.u: torch.Tensor | None = None  # (n, M, *low) states at the output boundary
         self.mu: torch.Tensor | None = None  # multipliers (augmented Lagrangian), like u
+        self.fresh: torch.Tensor | None = None  # (n, M): states set in this phase
 
-    def _params(self, P: torch.Tensor, grad: bool) -> dict[str, torch.Tensor]:
-        return {k: v.detach().requires_grad_(grad) for k, v in self.stage.layout.views(P).items()}
+    def start_phase(self) -> None:
+        """Mark every sample's states stale: the phase's first use of a sample refreshes them."""
+        if self.fresh is not None:
+            self.fresh.zero_()
 
-    def _run(self, params: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-        return self.stage.forward(params, h if self.inp is None else self.inp.up(h))
+    def stale(self, rows: torch.Tensor) -> bool:
+        """Whether a step on ``rows`` refreshes states (the same answer on every stage)."""
+        return self.fresh is None or not bool(self._rows(self.fresh, rows).all())
 
-    def reset(self, P: torch.Tensor, h: torch.Tensor) -> torch.Tensor | None:
-        """States from a forward pass of the whole shard: ``h`` is the input (x or ``u_{s-1}``).
+    def _params(self, P: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v.detach().requires_grad_(True) for k, v in self.stage.layout.views(P).items()}
 
-        Returns this stage's states (to send to the next stage); None on the last.
+    def forward(self, P: torch.Tensor, h: torch.Tensor, batch: Batch) -> torch.Tensor | None:
+        """The stage on the round's inputs ``h`` at parameters ``P``; returns the states to send on.
+
+        Stale states of the round's rows are set from this forward pass (their
+        residual is then 0). Returns this stage's states at the rows (None on
+        the last stage).
         """
+        assert batch.rows is not None
+        rows, first = batch.rows, self.inp is None
+        if self.fresh is None:
+            self.fresh = torch.zeros(rows.shape[0], self.M, dtype=torch.bool, device=rows.device)
+        params = self._params(P)
+        h_in = h if first else h.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self.stage.forward(params, h_in if first else self.inp.up(h_in))  # type: ignore[union-attr]
+            low = out if self.out is None else self.out.down(out)
+        self._saved = (params, h_in, out, low, rows)
+        flat = _flat(rows, self.M)
+        stale = ~self.fresh.view(-1)[flat]
+        self.fresh.view(-1)[flat] = True
         if self.out is None:
             return None
-        with torch.no_grad():
-            u = self.out.down(self._run(self._params(P, False), h))
-        self.u = u.contiguous()
-        self.mu = torch.zeros_like(self.u) if self.method.method == "al" else None
-        return self.u
+        if self.u is None:
+            shape = (rows.shape[0], self.M, *self.out.low)
+            self.u = torch.zeros(shape, dtype=low.dtype, device=low.device)
+            self.mu = torch.zeros_like(self.u) if self.method.method == "al" else None
+        tail = self.u.shape[2:]
+        if bool(stale.any()):
+            # Duplicated rows carry the same input, hence the same value: the copy is deterministic.
+            fresh_values = low.detach().reshape(-1, *tail)[stale]
+            self.u.view(-1, *tail).index_copy_(0, flat[stale], fresh_values)
+            if self.mu is not None:
+                self.mu.view(-1, *tail).index_fill_(0, flat[stale], 0.0)
+        return self._rows(self.u, rows)
 
-    def outgoing(self, rows: torch.Tensor) -> torch.Tensor:
-        """This stage's states at the round's rows (the next stage's input)."""
-        assert self.u is not None, "states are set by reset() first"
-        M = self.u.shape[1]
-        flat = self.u.reshape(-1, *self.u.shape[2:]).index_select(0, _flat(rows, M))
-        return flat.view(*rows.shape, *self.u.shape[2:])
-
-    def step(
-        self, P: torch.Tensor, G: torch.Tensor, h: torch.Tensor, batch: Batch, beta: float
+    def backward(
+        self, G: torch.Tensor, batch: Batch, beta: float
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """The stage's parallel step at parameters ``P``: fills ``G``; returns (input gradient, losses).
+        """Fill ``G`` with the parameters' gradient of the stage's term of ``P_i``; return (input gradient, losses).
 
-        The input gradient (None on stage 0) is of this stage's term of ``P_i``
-        in ``u_{s-1}`` at the round's rows (weighted by the samples' weights),
-        for the previous stage's state update. The losses are the last stage's
-        loss on its input states (zeros elsewhere).
+        The input gradient (None on stage 0) is in ``u_{s-1}`` at the round's
+        rows, weighted by the samples' weights, for the previous stage's state
+        update. The losses are the last stage's loss on its input states
+        (zeros elsewhere).
         """
-        params = self._params(P, True)
+        params, h_in, out, low, rows = self._saved
         first = self.inp is None
-        h_in = h if first else h.detach().requires_grad_(True)
         leaves = list(params.values())
         inputs = leaves if first else [*leaves, h_in]
         with torch.enable_grad():
-            out = self._run(params, h_in)
             if self.out is None:
                 assert self.loss is not None
                 losses, g_out = self.loss.value_and_grad(out, batch.y, batch.w)
                 grads = torch.autograd.grad(out, inputs, g_out, materialize_grads=True)
             else:
-                assert self.u is not None and batch.rows is not None
-                low = self.out.down(out)
-                r = low - self.outgoing(batch.rows)
+                assert self.u is not None
+                r = low.detach() - self._rows(self.u, rows)
                 # d/d(low) of sum_j w_j [(beta/2)||r_j||^2 + <mu_j, r_j>] = w (beta r + mu)
-                coef = beta * r.detach()
+                coef = beta * r
                 if self.mu is not None:
-                    coef = coef + self._rows(self.mu, batch.rows)
+                    coef = coef + self._rows(self.mu, rows)
                 w = batch.w.reshape(*batch.w.shape, *([1] * (r.dim() - 2)))
                 grads = torch.autograd.grad(low, inputs, w * coef, materialize_grads=True)
-                self._low, self._rows_now = low.detach(), batch.rows
-                losses = torch.zeros(P.shape[0], dtype=P.dtype, device=P.device)
+                losses = torch.zeros(G.shape[0], dtype=G.dtype, device=G.device)
         for view, g in zip(self.stage.layout.views(G).values(), grads, strict=False):
             view.copy_(g)
+        self._saved = (params, h_in, out, low.detach(), rows)  # the graph is freed
         return (None if first else grads[-1]), losses.detach()
+
+    def states_at(self, rows: torch.Tensor) -> torch.Tensor:
+        """This stage's states at ``rows`` (what it sends the next stage)."""
+        assert self.u is not None, "the states are set by the phase's first forward"
+        return self._rows(self.u, rows)
 
     def _rows(self, state: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         M = state.shape[1]
@@ -280,29 +319,28 @@ class SPHWorker:
         next stage). Rows drawn twice in a round add both steps.
         """
         assert self.u is not None and self.out is not None
-        rows = self._rows_now
+        _, _, _, low, rows = self._saved
         u_old = self._rows(self.u, rows)
         w = batch.w.reshape(*batch.w.shape, *([1] * (u_old.dim() - 2)))
         g = torch.where(w > 0, g_next / torch.where(w > 0, w, torch.ones_like(w)), 0.0)
         mu = None if self.mu is None else self._rows(self.mu, rows)
-        pull = beta * (self._low - u_old) if mu is None else beta * (self._low - u_old) + mu
+        pull = beta * (low - u_old) if mu is None else beta * (low - u_old) + mu
         u_new = u_old - (self.method.state_step / beta) * (g - pull)
         flat = _flat(rows, self.u.shape[1])
         tail = self.u.shape[2:]
         self.u.view(-1, *tail).index_add_(0, flat, (u_new - u_old).reshape(-1, *tail))
         if self.mu is not None and mu is not None:
-            step = beta * (self._low - u_new)
+            step = beta * (low - u_new)
             self.mu.view(-1, *tail).index_add_(0, flat, step.reshape(-1, *tail))
-        del self._low, self._rows_now
+        del self._saved
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The states (and multipliers) for a checkpoint."""
-        out = {} if self.u is None else {"u": self.u.detach().cpu()}
-        if self.mu is not None:
-            out["mu"] = self.mu.detach().cpu()
-        return out
+        """The states, multipliers and freshness marks for a checkpoint."""
+        kept = {"u": self.u, "mu": self.mu, "fresh": self.fresh}
+        return {k: v.detach().cpu() for k, v in kept.items() if v is not None}
 
     def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device) -> None:
         """Restore :meth:`state_dict`."""
-        self.u = state["u"].to(device) if "u" in state else None
-        self.mu = state["mu"].to(device) if "mu" in state else None
+        self.u, self.mu, self.fresh = (
+            state[k].to(device) if k in state else None for k in ("u", "mu", "fresh")
+        )

@@ -3,7 +3,10 @@
 A parallel round exchanges only neighbour states: the states at the round's
 rows go to the next stage, the gradient in them comes back. Both messages are
 non-blocking sends and timed receives in a fixed order (forward states before
-backward gradients), so the exchange cannot deadlock. Serial rounds are the
+backward gradients), so the exchange cannot deadlock. Every stage sends its
+states at once, except in a step that refreshes stale states (the first use
+of a sample in a phase): then each stage first receives its input, and its
+fresh states flow on stage by stage. Serial rounds are the
 exact pipeline of :class:`~consensus.layerparallel.mesh.StageObjective`.
 """
 
@@ -22,9 +25,8 @@ from .sph import SPHMethod
 from .sph_objective import sph_workers
 from .split import StageSplit
 
-# Message kinds beside the pipeline's (tag = 8 * slot + kind): states forward, their gradients back.
+# Message kinds beside the pipeline's (tag = 8 * inner step + kind): states forward, gradients back.
 _STATE, _STATE_GRAD = 6, 7
-_RESET_SLOT, _STEP_SLOT = 0, 1  # the reset's whole-shard states; inner step k's in slot 1 + k
 
 
 class SPHStageObjective(StageObjective):
@@ -54,7 +56,9 @@ class SPHStageObjective(StageObjective):
             device=device, timeout=timeout, batch_size=batch_size, seed=seed,
         )  # fmt: skip
         self.sph = method
-        self.worker = sph_workers(split, loss, method, tuple(shards.X.shape[2:]))[mesh.stage]
+        self.worker = sph_workers(
+            split, loss, method, tuple(shards.X.shape[2:]), shards.X.shape[1]
+        )[mesh.stage]
         self.states_ready = False  # set by a reset or a checkpoint's states
 
     def augments(self, t: int) -> bool:
@@ -71,35 +75,38 @@ class SPHStageObjective(StageObjective):
         n, B = batch.x.shape[:2]
         link = _P2PLink(self, n, [B], _STATE)
         if self.sph.resets(t) or not self.states_ready:  # the same answer on every stage
-            M = self.shards.X.shape[1]
-            h = self.shards.X if s == 0 else self._receive(link, s - 1, (n, M), _RESET_SLOT, _STATE)
-            u = worker.reset(X, h)
-            if u is not None:
-                link._send(s + 1, u, 8 * _RESET_SLOT + _STATE)
+            worker.start_phase()
             self.states_ready = True
         assert batch.rows is not None
         beta = self.sph.beta_at(t)
         G = X.new_empty(X.shape)
+        last = worker.out is None
         for k in range(self.sph.inner_steps):
-            slot = _STEP_SLOT + k
-            if worker.out is not None:
-                link._send(s + 1, worker.outgoing(batch.rows), 8 * slot + _STATE)
-            h = batch.x if s == 0 else self._receive(link, s - 1, (n, B), slot, _STATE)
-            g_in, losses = worker.step(X, G, h, batch, beta)
+            tag = 8 * k
+            if worker.stale(batch.rows):  # fresh states flow stage to stage: receive first
+                h = batch.x if s == 0 else self._receive(link, s - 1, (n, B), tag + _STATE)
+                sent = worker.forward(X, h, batch)
+                if not last:
+                    assert sent is not None
+                    link._send(s + 1, sent, tag + _STATE)
+            else:  # every stage sends its states at once
+                if not last:
+                    link._send(s + 1, worker.states_at(batch.rows), tag + _STATE)
+                h = batch.x if s == 0 else self._receive(link, s - 1, (n, B), tag + _STATE)
+                worker.forward(X, h, batch)
+            g_in, losses = worker.backward(G, batch, beta)
             if g_in is not None:
-                link._send(s - 1, g_in, 8 * slot + _STATE_GRAD)
-            if worker.out is not None:
-                worker.update(self._receive(link, s + 1, (n, B), slot, _STATE_GRAD), batch, beta)
+                link._send(s - 1, g_in, tag + _STATE_GRAD)
+            if not last:
+                worker.update(self._receive(link, s + 1, (n, B), tag + _STATE_GRAD), batch, beta)
             link.flush()
         return G, self._from_last(losses)
 
-    def _receive(
-        self, link: _P2PLink, peer: int, lead: tuple[int, int], slot: int, kind: int
-    ) -> torch.Tensor:
+    def _receive(self, link: _P2PLink, peer: int, lead: tuple[int, int], tag: int) -> torch.Tensor:
         """A state-sized message from stage ``peer``: the states of the boundary between us."""
         boundary = self.worker.inp if peer < self.mesh.stage else self.worker.out
         assert boundary is not None
-        return link._recv(peer, (*lead, *boundary.low), 8 * slot + kind)
+        return link._recv(peer, (*lead, *boundary.low), tag)
 
     def state_dict(self) -> dict[str, Any]:
         """Counters, and this stage's states and multipliers."""

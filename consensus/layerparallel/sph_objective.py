@@ -24,7 +24,7 @@ from .split import StageSplit
 
 
 def sph_workers(
-    split: StageSplit, loss: Loss, method: SPHMethod, input_shape: tuple[int, ...]
+    split: StageSplit, loss: Loss, method: SPHMethod, input_shape: tuple[int, ...], shard_rows: int
 ) -> list[SPHWorker]:
     """One :class:`SPHWorker` per stage, with the filters of its boundaries."""
     shapes, S = boundary_shapes(split, input_shape), split.count
@@ -39,6 +39,7 @@ def sph_workers(
             method,
             filters[s - 1] if s > 0 else None,
             filters[s] if s < S - 1 else None,
+            shard_rows,
         )
         for s, stage in enumerate(split.stages)
     ]
@@ -72,7 +73,9 @@ class SPHObjective(PipelineObjective):
             module, loss, shards, split=split, method=method, batch_size=batch_size, seed=seed
         )
         self.sph = method
-        self.sph_workers = sph_workers(split, loss, method, tuple(shards.X.shape[2:]))
+        self.sph_workers = sph_workers(
+            split, loss, method, tuple(shards.X.shape[2:]), shards.X.shape[1]
+        )
         self.round = 0
         self.states_ready = False  # set by a reset or a checkpoint's states
 
@@ -92,24 +95,22 @@ class SPHObjective(PipelineObjective):
             return super().gradient(X, batch, training=training)
         t, workers, stages = self.round, self.sph_workers, self.split.stages
         if self.sph.resets(t) or not self.states_ready:
-            h: torch.Tensor | None = self.shards.X
-            for worker, stage in zip(workers[:-1], stages, strict=False):
-                assert h is not None
-                h = worker.reset(X[:, stage.cols], h)
-                assert h is not None
-                self._count(h)
+            for worker in workers:
+                worker.start_phase()
             self.states_ready = True
-        assert batch.rows is not None
         beta = self.sph.beta_at(t)
         G = X.new_empty(X.shape)
         losses = X.new_zeros(X.shape[0])
         for _ in range(self.sph.inner_steps):  # the states move, the parameters stay
-            inputs = [batch.x] + [w.outgoing(batch.rows) for w in workers[:-1]]
-            for h in inputs[1:]:
-                self._count(h)
+            h: torch.Tensor | None = batch.x
+            for worker, stage in zip(workers, stages, strict=True):
+                assert h is not None
+                h = worker.forward(X[:, stage.cols], h, batch)  # in turn: fresh states flow on
+                if h is not None:
+                    self._count(h)
             back: list[torch.Tensor | None] = []
-            for worker, stage, h in zip(workers, stages, inputs, strict=True):
-                g_in, losses = worker.step(X[:, stage.cols], G[:, stage.cols], h, batch, beta)
+            for worker, stage in zip(workers, stages, strict=True):
+                g_in, losses = worker.backward(G[:, stage.cols], batch, beta)
                 back.append(g_in)
             for worker, g in zip(workers[:-1], back[1:], strict=True):
                 assert g is not None
