@@ -145,7 +145,9 @@ def test_first_inner_steps_from_fresh_states() -> None:
         losses, PipelineObjective.gradient(objective, X, batch)[1], rtol=0, atol=1e-12
     )
     for beta in (1.0, 1e3):
-        objective = _objective(problem, 2, f"sph:beta={beta:g},inner_steps=2,serial_every=0")
+        objective = _objective(
+            problem, 2, f"sph:beta={beta:g},inner_steps=2,state_step=1,serial_every=0"
+        )
         G, _ = objective.gradient(X, objective.batch(0))
         cols = objective.split.stages[0].cols
         torch.testing.assert_close(G[:, cols], reference[:, cols], rtol=0, atol=1e-12)
