@@ -184,9 +184,14 @@ def _line(m: dict[str, float]) -> str:
         if "test_mse" in m
         else "no test set"  # --test-fraction 0
     )
+    stages = (
+        f" + {m['stage_bytes_per_agent'] / 1e6:.3g} MB between stages"
+        if "stage_bytes_per_agent" in m
+        else ""
+    )
     return (
         f"round {int(m['round']):>6d} | loss {m['loss']:.5g} | {acc} | consensus {m['consensus_error']:.3g} | "
-        f"{m['bytes_per_agent'] / 1e6:.3g} MB/agent"
+        f"{m['bytes_per_agent'] / 1e6:.3g} MB/agent{stages}"
     )
 
 
