@@ -51,6 +51,30 @@ def test_mesh_run_equals_the_simulator_and_survives_a_killed_stage(tmp_path: Pat
     assert {p.name for p in ckpt} >= {f"rank_{r:05d}.pt" for r in range(4)}  # one share per process
 
 
+SPH_ARGS = [
+    "--agents", "4", "--model", "resnet:channels=4,depth=2", "--rounds", "10", "--eval-every", "5",
+    "--batch-size", "16", "--dtype", "float64", "--stages", "2", "--layer-parallel",
+    "sph:method=al,serial_every=2", "--augment", "shift", "--checkpoint-every", "1",
+]  # fmt: skip
+
+
+@pytest.mark.distributed
+def test_sph_mesh_run_equals_the_simulator(
+    tmp_path: Path,
+) -> None:
+    """The hybrid under torchrun (2 blocks x 2 stages) ends with the simulator's model and traffic."""
+    sim = python_run(*SPH_ARGS, "--out", "sim", cwd=tmp_path)
+    assert sim.returncode == 0, _log(sim)
+    mesh = torchrun(4, *SPH_ARGS, "--out", "mesh", cwd=tmp_path)
+    assert mesh.returncode == 0, _log(mesh)
+    assert_same_model(tmp_path / "sim", tmp_path / "mesh", 1e-10)
+    last = [
+        json.loads(d.joinpath("metrics.jsonl").read_text().splitlines()[-1])
+        for d in (tmp_path / "sim", tmp_path / "mesh")
+    ]
+    assert last[1]["stage_bytes_per_agent"] == last[0]["stage_bytes_per_agent"] > 0
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
