@@ -138,6 +138,34 @@ class SPHMethod:
         return self.beta * self.beta_growth**t
 
 
+class HybridRounds:
+    """What the hybrid's objectives (in one process and on a mesh) share: which rounds do what.
+
+    Expects ``sph`` (the options), ``round`` (set by ``batch(t)``) and
+    ``states_ready`` (False until a phase started or a checkpoint's states loaded).
+    """
+
+    sph: SPHMethod
+    round: int
+    states_ready: bool
+
+    def augments(self, t: int) -> bool:
+        """Serial rounds only: a parallel round's states belong to the un-augmented samples."""
+        return self.sph.phase(t) == "serial"
+
+    def parallel_round(self, training: bool) -> bool:
+        """Whether this round's training gradient is the hybrid's (else the exact pipeline's)."""
+        return training and self.sph.phase(self.round) == "parallel"
+
+    def start_round(self, workers: list[SPHWorker]) -> float:
+        """Start a phase where one begins (the same answer on every stage); the round's beta."""
+        if self.sph.resets(self.round) or not self.states_ready:
+            for worker in workers:
+                worker.start_phase()
+            self.states_ready = True
+        return self.sph.beta_at(self.round)
+
+
 class Resampler:
     """The downsampling filter ``D`` (average pooling) and its restoring interpolation ``U``.
 

@@ -21,7 +21,7 @@ from ..data.shards import Shards
 from ..losses import Loss
 from ..objective import Batch
 from .mesh import Mesh, StageObjective, _P2PLink
-from .sph import SPHMethod
+from .sph import HybridRounds, SPHMethod
 from .sph_objective import sph_workers
 from .split import StageSplit
 
@@ -29,7 +29,7 @@ from .split import StageSplit
 _STATE, _STATE_GRAD = 6, 7
 
 
-class SPHStageObjective(StageObjective):
+class SPHStageObjective(HybridRounds, StageObjective):
     """One stage process of the hybrid: its columns, its states, its parallel step.
 
     Parameters are those of :class:`~consensus.layerparallel.mesh.StageObjective`,
@@ -61,24 +61,17 @@ class SPHStageObjective(StageObjective):
         )[mesh.stage]
         self.states_ready = False  # set by a reset or a checkpoint's states
 
-    def augments(self, t: int) -> bool:
-        """Serial rounds only, as in the simulator."""
-        return self.sph.phase(t) == "serial"
-
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Parallel rounds: this stage's penalty gradient and state step; else the pipeline's."""
-        if not training or self.sph.phase(self.round) == "serial":
+        if not self.parallel_round(training):
             return super().gradient(X, batch, training=training)
-        worker, s, t = self.worker, self.mesh.stage, self.round
+        worker, s = self.worker, self.mesh.stage
         n, B = batch.x.shape[:2]
         link = _P2PLink(self, n, [B], _STATE)
-        if self.sph.resets(t) or not self.states_ready:  # the same answer on every stage
-            worker.start_phase()
-            self.states_ready = True
+        beta = self.start_round([worker])
         assert batch.rows is not None
-        beta = self.sph.beta_at(t)
         G = X.new_empty(X.shape)
         last = worker.out is None
         for k in range(self.sph.inner_steps):

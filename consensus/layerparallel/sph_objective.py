@@ -19,7 +19,7 @@ from ..losses import Loss
 from ..objective import Batch
 from .mesh import boundary_shapes
 from .objective import PipelineObjective
-from .sph import Resampler, SPHMethod, SPHWorker
+from .sph import HybridRounds, Resampler, SPHMethod, SPHWorker
 from .split import StageSplit
 
 
@@ -45,7 +45,7 @@ def sph_workers(
     ]
 
 
-class SPHObjective(PipelineObjective):
+class SPHObjective(HybridRounds, PipelineObjective):
     """Gradients of the agents' penalty functions (parallel rounds) or loss (serial rounds).
 
     Parameters
@@ -83,22 +83,14 @@ class SPHObjective(PipelineObjective):
         self.round = t
         return super().batch(t)
 
-    def augments(self, t: int) -> bool:
-        """Serial rounds only: a parallel round's states belong to the un-augmented samples."""
-        return self.sph.phase(t) == "serial"
-
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Parallel rounds: the penalty function's gradient (and a state step); else the pipeline's."""
-        if not training or self.sph.phase(self.round) == "serial":
+        if not self.parallel_round(training):
             return super().gradient(X, batch, training=training)
-        t, workers, stages = self.round, self.sph_workers, self.split.stages
-        if self.sph.resets(t) or not self.states_ready:
-            for worker in workers:
-                worker.start_phase()
-            self.states_ready = True
-        beta = self.sph.beta_at(t)
+        workers, stages = self.sph_workers, self.split.stages
+        beta = self.start_round(workers)
         G = X.new_empty(X.shape)
         losses = X.new_zeros(X.shape[0])
         for _ in range(self.sph.inner_steps):  # the states move, the parameters stay
