@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ConfigError
+from .dsp import DSPMethod
 from .schedules import SCHEDULES
 from .sph import SPHMethod
 
@@ -50,10 +51,14 @@ class PipelineMethod:
 
 
 #: A layer-parallel method's options.
-Method = PipelineMethod | SPHMethod
+Method = PipelineMethod | SPHMethod | DSPMethod
 
 #: Method name -> its options dataclass.
-LAYER_PARALLEL: dict[str, type] = {"pipeline": PipelineMethod, "sph": SPHMethod}
+LAYER_PARALLEL: dict[str, type] = {
+    "pipeline": PipelineMethod,
+    "sph": SPHMethod,
+    "dsp": DSPMethod,
+}
 
 
 def resolve_method(spec: str | object) -> Method:

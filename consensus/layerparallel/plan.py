@@ -13,6 +13,8 @@ from ..data.shards import Shards
 from ..errors import ConfigError
 from ..losses import Loss
 from ..objective import LocalObjective
+from .dsp_mesh import DSPStageObjective
+from .dsp_objective import DSPObjective
 from .mesh import Mesh, StageObjective
 from .methods import Method, resolve_method
 from .objective import PipelineObjective
@@ -24,6 +26,7 @@ from .split import StageSplit, split_model
 OBJECTIVES: dict[str, tuple[Callable[..., LocalObjective], Callable[..., LocalObjective]]] = {
     "pipeline": (PipelineObjective, StageObjective),
     "sph": (SPHObjective, SPHStageObjective),
+    "dsp": (DSPObjective, DSPStageObjective),
 }
 
 
