@@ -114,6 +114,9 @@ class Engine:
             share = self.objective.stage_bytes / self.X.shape[0]
             inner = torch.tensor([[share]], dtype=torch.float64, device=self.X.device)
             out["stage_bytes_per_agent"] = float(self.objective.row_sum(inner)[0, 0])
+        for key, per_agent in self.objective.solver_metrics().items():  # mean over all agents
+            total = self.mixer.global_sum(per_agent.reshape(-1, 1).to(self.X.dtype))
+            out[key] = float(total[0]) / self.mixer.n_total
         out["grad_evals_per_agent"] = float(self.grad_evals)
         return {k: (v if math.isfinite(v) else float("nan")) for k, v in out.items()}
 

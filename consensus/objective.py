@@ -120,6 +120,10 @@ class LocalObjective:
         """Whether round ``t`` trains on augmented inputs (every round; hybrids: the serial ones)."""
         return True
 
+    def solver_metrics(self) -> dict[str, torch.Tensor]:
+        """Per-agent ``(n,)`` diagnostics of the last round's local solver (the metrics add their mean)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the oracle (its counters; hybrids add their per-sample states)."""
         return {"stage_bytes": self.stage_bytes}

@@ -8,6 +8,11 @@ Three ways a model gives its layers, tried in this order:
    model's forward, in order (the protocol for any user module);
 3. an ``nn.Sequential``: its children, in order.
 
+A layer that is a residual step ``x + h * residual(x)`` (an ODE block, which
+multigrid in layers coarsens) says so: built-ins give
+:attr:`~consensus.models.chain.Layer.residual`; a user's submodule defines an
+attribute ``concord_step_size = h`` and a method ``residual(x)``.
+
 Layers without parameters (activations, ``Flatten``) join the layer before them
 (the first layers with parameters take the ones before them), so every
 :class:`~consensus.models.chain.Layer` owns at least one parameter.
@@ -81,11 +86,46 @@ def _from_submodules(model: nn.Module, subs: Sequence[nn.Module], how: str) -> l
         elif not params:
             waiting.append(forward)
         else:
-            layers.append(Layer(path or type(sub).__name__, params, _chain([*waiting, forward])))
+            name = path or type(sub).__name__
+            step = _residual_step(sub, prefix) if not waiting else None
+            layers.append(Layer(name, params, _chain([*waiting, forward]), *(step or ())))
             waiting = []
     if not layers:
         raise ConfigError(f"{how} gave no layer with parameters; the model cannot be split")
     return layers
+
+
+class _Residual(nn.Module):
+    """A residual block seen through its ``residual`` method (so ``functional_call`` can call it)."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.block.residual(h)  # type: ignore[operator]
+
+
+def _residual_step(module: nn.Module, prefix: str) -> tuple[LayerForward, float] | None:
+    """``(residual, h)`` of a submodule declaring ``concord_step_size`` and ``residual(x)``, else None.
+
+    The protocol of a user's ODE block: ``forward(x) == x + concord_step_size * residual(x)``.
+    """
+    h = getattr(module, "concord_step_size", None)
+    if h is None or not callable(getattr(module, "residual", None)):
+        return None
+    wrapper, strip = _Residual(module), len(prefix)
+
+    def call(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_call(wrapper, params, (x,))
+
+    batched = vmap(call, randomness="different")
+
+    def residual(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        own = {"block." + k[strip:]: v for k, v in params.items() if k.startswith(prefix)}
+        return batched(own, x)
+
+    return residual, float(h)
 
 
 def _shared_call(module: nn.Module) -> LayerForward:

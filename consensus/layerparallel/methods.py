@@ -3,8 +3,8 @@
 ``--layer-parallel NAME[:key=value,...]`` resolves through :data:`LAYER_PARALLEL`
 with the grammar, type checks and error style of topology specs. A method is a
 frozen dataclass whose fields are its options: the exact ``pipeline`` and the
-serial-parallel hybrid ``sph`` (:mod:`consensus.layerparallel.sph`); later
-methods (mgrit, dsp) register here.
+serial-parallel hybrid ``sph`` (:mod:`consensus.layerparallel.sph`),
+multigrid in layers ``mgrit`` (:mod:`consensus.layerparallel.mgrit`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from ..errors import ConfigError
 from .dsp import DSPMethod
+from .mgrit import MGRITMethod
 from .schedules import SCHEDULES
 from .sph import SPHMethod
 
@@ -51,12 +52,13 @@ class PipelineMethod:
 
 
 #: A layer-parallel method's options.
-Method = PipelineMethod | SPHMethod | DSPMethod
+Method = PipelineMethod | SPHMethod | MGRITMethod | DSPMethod
 
 #: Method name -> its options dataclass.
 LAYER_PARALLEL: dict[str, type] = {
     "pipeline": PipelineMethod,
     "sph": SPHMethod,
+    "mgrit": MGRITMethod,
     "dsp": DSPMethod,
 }
 

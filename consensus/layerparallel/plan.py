@@ -17,6 +17,8 @@ from .dsp_mesh import DSPStageObjective
 from .dsp_objective import DSPObjective
 from .mesh import Mesh, StageObjective
 from .methods import Method, resolve_method
+from .mgrit_mesh import MGRITStageObjective
+from .mgrit_objective import MGRITObjective
 from .objective import PipelineObjective
 from .sph_mesh import SPHStageObjective
 from .sph_objective import SPHObjective
@@ -26,6 +28,7 @@ from .split import StageSplit, split_model
 OBJECTIVES: dict[str, tuple[Callable[..., LocalObjective], Callable[..., LocalObjective]]] = {
     "pipeline": (PipelineObjective, StageObjective),
     "sph": (SPHObjective, SPHStageObjective),
+    "mgrit": (MGRITObjective, MGRITStageObjective),
     "dsp": (DSPObjective, DSPStageObjective),
 }
 

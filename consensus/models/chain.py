@@ -17,8 +17,14 @@ class Layer:
 
     A model's layers, composed in order, are its forward pass; their
     parameters, in order, are its parameters (``named_parameters()``).
+    A residual step also gives ``residual`` and ``h`` with
+    ``forward(p, u) == u + h * residual(p, u)``.
     """
 
     name: str
     params: tuple[str, ...]
     forward: LayerForward
+    #: For a residual step ``forward(u) = u + h * residual(u)`` (an ODE step in the layer index,
+    #: which multigrid in layers coarsens): its residual function and its step size ``h``.
+    residual: LayerForward | None = None
+    h: float = 0.0

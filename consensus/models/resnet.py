@@ -62,7 +62,11 @@ class SmallResNet(nn.Module):
         return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])
 
     def stacked_layers(self) -> list[Layer]:
-        """The stem, each residual block, and the head as a chain (the units of a stage split)."""
+        """The stem, each residual block, and the head as a chain (the units of a stage split).
+
+        The blocks declare their residual function and step ``h``: the chain
+        multigrid in layers (``--layer-parallel mgrit``) coarsens.
+        """
 
         def stem(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
             u = x.reshape(*x.shape[:2], *self.image_shape)
@@ -72,11 +76,14 @@ class SmallResNet(nn.Module):
             p = f"blocks.{k}."
             names = (p + "a.weight", p + "a.bias", p + "b.weight", p + "b.bias")
 
-            def forward(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+            def residual(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
                 a = F.relu(layers.conv2d(u, params[names[0]], params[names[1]], padding=1))
-                return u + self.h * layers.conv2d(a, params[names[2]], params[names[3]], padding=1)
+                return layers.conv2d(a, params[names[2]], params[names[3]], padding=1)
 
-            return Layer(f"blocks.{k}", names, forward)
+            def forward(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+                return u + self.h * residual(params, u)
+
+            return Layer(f"blocks.{k}", names, forward, residual, self.h)
 
         def head(params: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
             return layers.linear(u.mean(dim=(-2, -1)), params["head.weight"], params["head.bias"])

@@ -1,0 +1,146 @@
+"""One gradient of a layer-parallel agent by multigrid in layers: forward solve, adjoint solve, sweep.
+
+The stem runs on the first stage, the residual chain's states by MGRIT
+(:class:`~consensus.layerparallel.mgrit_solver.MGRIT`) with
+``Phi(u) = u + (t1 - t0) h F_{t0}(u)``, the head and the loss on the last
+stage. The adjoint ``lambda_k = lambda_{k+1} + h J_k(u_k)^T lambda_{k+1}`` runs
+by MGRIT in reverse layer order (its coarse steps linearized at the fine states
+of their first layer, with the coarse step size); its last fine sweep also
+takes every layer's parameter gradient ``h (dF_k/dtheta_k)^T lambda_{k+1}``,
+and the stem's comes from ``lambda_0``. With exact solves this is the serial
+gradient; with few iterations an inexact one.
+
+The same code runs in one process (owning every stage) and on each stage
+process of a mesh (owning its own); :class:`~consensus.layerparallel.mgrit_solver.Transport`
+hides the difference.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..losses import Loss
+from ..objective import Batch
+from .layers import Layer
+from .mgrit import MGRITMethod, ResidualChain
+from .mgrit_solver import MGRIT, Step, Transport
+
+
+def _leaves(layers: tuple[Layer, ...], P: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: P[k].detach().requires_grad_(True) for layer in layers for k in layer.params}
+
+
+class MGRITPass:
+    """The gradient pass of the hosted agents (this process's stages of them).
+
+    Parameters
+    ----------
+    chain : ResidualChain
+        Stem, steps and head, with the stage of each step.
+    method : MGRITMethod
+        Levels, coarsening, relaxation, iterations, tolerance.
+    loss : Loss
+        The loss (used on the last stage).
+    transport : Transport
+        Which stages this process computes, and the messages between stages.
+    """
+
+    def __init__(self, chain: ResidualChain, method: MGRITMethod, loss: Loss, transport: Transport):
+        self.chain, self.method, self.loss, self.tr = chain, method, loss, transport
+        #: Per-agent residual norms of each forward / adjoint iteration of the last pass.
+        self.forward_residuals: list[torch.Tensor] = []
+        self.adjoint_residuals: list[torch.Tensor] = []
+        #: Step applications on this process in the last pass (forward, adjoint).
+        self.work = (0, 0)
+
+    def _solver(self, owners: list[int], end: int, step: Step, sweep: bool) -> MGRIT:
+        m = self.method
+        return MGRIT(
+            owners, end, self.chain.stages, step, self.tr,
+            cfactor=m.cfactor, levels=m.levels, relax=m.relax, param_sweep=sweep,
+        )  # fmt: skip
+
+    def run(
+        self, P: dict[str, torch.Tensor], G: dict[str, torch.Tensor], batch: Batch
+    ) -> torch.Tensor | None:
+        """Fill ``G`` (this process's parameters) with the gradients; the losses on the last stage.
+
+        ``P`` and ``G`` are views by full parameter name of this process's
+        parameters and gradient (every stage's in one process).
+        """
+        chain, tr, m = self.chain, self.tr, self.method
+        N, last = chain.length, chain.stages - 1
+        n, B = batch.x.shape[:2]
+        like = batch.x.new_empty((n, B, *chain.state))
+
+        # Stem (stage 0) -> u_0 on the owner of the first step.
+        u0 = stem = None
+        pre = _leaves(chain.pre, P) if tr.mine(0) else {}
+        if tr.mine(0):
+            with torch.enable_grad():
+                stem = batch.x
+                for layer in chain.pre:
+                    stem = layer.forward(pre, stem)
+            u0 = stem.detach()
+        u0 = tr.move(u0, 0, chain.owners[0])
+
+        def forward_step(t0: int, t1: int, u: torch.Tensor, final: bool) -> torch.Tensor:
+            layer = chain.steps[t0]
+            assert layer.residual is not None
+            with torch.no_grad():
+                return u + ((t1 - t0) * layer.h) * layer.residual(P, u)
+
+        fwd = self._solver(list(chain.owners), last, forward_step, False)
+        states, self.forward_residuals = fwd.solve(u0, like, m.fwd_iters, m.tol)
+
+        # Head and loss (last stage) -> lambda_N on the owner of the last step.
+        losses = lam_N = None
+        if tr.mine(last):
+            post = _leaves(chain.post, P)
+            with torch.enable_grad():
+                leaf = states[N].detach().requires_grad_(True)
+                out = leaf
+                for layer in chain.post:
+                    out = layer.forward(post, out)
+                losses, g_out = self.loss.value_and_grad(out, batch.y, batch.w)
+                grads = torch.autograd.grad(out, [*post.values(), leaf], g_out)
+            for name, g in zip(post, grads, strict=False):
+                G[name].copy_(g)
+            lam_N = grads[-1]
+        lam_N = tr.move(lam_N, last, chain.owners[N - 1])
+
+        graphs: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]] = {}
+
+        def graph(k: int) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+            """Layer k's residual at u_k, with its graph (kept for every adjoint product)."""
+            if k not in graphs:
+                layer = chain.steps[k]
+                assert layer.residual is not None
+                leaves = _leaves((layer,), P)
+                with torch.enable_grad():
+                    u = states[k].detach().requires_grad_(True)
+                    graphs[k] = (leaves, u, layer.residual(leaves, u))
+            return graphs[k]
+
+        def adjoint_step(t0: int, t1: int, lam: torch.Tensor, final: bool) -> torch.Tensor:
+            k = N - 1 - t0
+            leaves, u, out = graph(k)
+            cot = lam * ((t1 - t0) * chain.steps[k].h)
+            if not final:
+                return lam + torch.autograd.grad(out, u, cot, retain_graph=True)[0]
+            grads = torch.autograd.grad(out, [*leaves.values(), u], cot, retain_graph=True)
+            for name, g in zip(leaves, grads, strict=False):
+                G[name].copy_(g)
+            return lam + grads[-1]
+
+        adj = self._solver([chain.owners[N - 1 - i] for i in range(N)], 0, adjoint_step, True)
+        lams, self.adjoint_residuals = adj.solve(lam_N, like, m.bwd_iters, m.tol)
+        graphs.clear()
+        self.work = (fwd.steps_run, adj.steps_run)
+
+        if tr.mine(0) and chain.pre:
+            assert stem is not None
+            grads = torch.autograd.grad(stem, list(pre.values()), lams[N])
+            for name, g in zip(pre, grads, strict=True):
+                G[name].copy_(g)
+        return None if losses is None else losses.detach()
