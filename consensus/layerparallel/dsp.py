@@ -267,19 +267,16 @@ class DSPWorker:
         if h is None:
             return None
         self.inputs[k] = h
-        if self.f == self.b:  # backwarded this round, at these parameters: keep the graph
-            self.graphs[k] = self._graph(P, h)
-            out = self.graphs[k][2]
-        elif (
-            not self.recompute
-        ):  # the backward uses this forward's parameters: keep them and the graph
+        if self.f == self.b:  # backwarded this round, at these parameters
+            graph = self._graph(P, h)
+        elif not self.recompute:  # backwarded later, at these parameters: keep them
             self.stash[k] = P.detach().clone()
-            self.graphs[k] = self._graph(self.stash[k], h)
-            out = self.graphs[k][2]
-        else:  # the backward recomputes
+            graph = self._graph(self.stash[k], h)
+        else:  # backwarded later, recomputed then: no graph
             with torch.no_grad():
-                out = self.stage.forward(self.stage.layout.views(P), h)
-        return k, out.detach()
+                return k, self.stage.forward(self.stage.layout.views(P), h)
+        self.graphs[k] = graph
+        return k, graph[2].detach()
 
     def backward(
         self, P: torch.Tensor, G: torch.Tensor, r: int

@@ -115,11 +115,16 @@ class DSPStageObjective(StageObjective):
         r, s, lags, worker = self.steps, self.mesh.stage, self.lags, self.worker
         n, B = batch.x.shape[:2]
         link = _P2PLink(self, n, [B], _ACT)  # the training kind: its sends are counted
-        later: list[tuple[int, int, int, Any, torch.Tensor]] = []  # (direction, batch, peer, work, buffer)
+        # Receives of messages for a later round: (direction, batch, peer, work, buffer).
+        later: list[tuple[int, int, int, Any, torch.Tensor]] = []
         if s > 0 and not worker.chained_in and (k := r - lags.forward[s - 1]) >= 0:
-            later.append((_FORWARD, k, s - 1, *self._post(s - 1, link._shape(0, s), dsp_tag(k, _FORWARD))))
+            later.append(
+                (_FORWARD, k, s - 1, *self._post(s - 1, link._shape(0, s), dsp_tag(k, _FORWARD)))
+            )
         if not self.last and not worker.chained_out and (k := r - lags.backward[s + 1]) >= 0:
-            later.append((_BACK, k, s + 1, *self._post(s + 1, link._shape(0, s + 1), dsp_tag(k, _BACK))))
+            later.append(
+                (_BACK, k, s + 1, *self._post(s + 1, link._shape(0, s + 1), dsp_tag(k, _BACK)))
+            )
         worker.begin(r, batch)
         if worker.chained_in and (k := r - worker.f) >= 0:
             worker.give_activation(k, link._recv(s - 1, link._shape(0, s), dsp_tag(k, _FORWARD)))
@@ -149,9 +154,16 @@ class DSPStageObjective(StageObjective):
         buffer = torch.empty(shape, dtype=self.dtype, device=self.device)
         return dist.irecv(buffer, src=self.mesh.rank_of(peer), tag=tag), buffer
 
-    def counters(self) -> dict[str, float]:
-        """This stage's forwards, backwards and idle rounds (the engine adds the stages')."""
-        return counters([self.worker])
+    def solver_metrics(self) -> dict[str, torch.Tensor]:
+        """Per agent: forwards, backwards and idle rounds, summed over its stages (cumulative).
+
+        A collective over the agent block's stage processes (every process of
+        the block takes the metrics at the same round).
+        """
+        n, mine = self.shards.X.shape[0], counters([self.worker])
+        own = torch.tensor([[v for v in mine.values()]], dtype=torch.float64).expand(n, -1)
+        total = self.row_sum(own.to(self.device))
+        return {k: total[:, j] for j, k in enumerate(mine)}
 
     def state_dict(self) -> dict[str, Any]:
         """Counters, this stage's queues, and the time step."""

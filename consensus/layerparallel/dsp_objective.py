@@ -52,6 +52,7 @@ class DSPObjective(PipelineObjective):
         super().__init__(
             module, loss, shards, split=split, method=method, batch_size=batch_size, seed=seed
         )
+        self.lags = method.lags(split.count)
         self.dsp_workers = dsp_workers(split, loss, method)
         self.steps = 0  # DSP time steps taken (training rounds)
 
@@ -91,9 +92,10 @@ class DSPObjective(PipelineObjective):
         self.steps += 1
         return G, losses.detach()
 
-    def counters(self) -> dict[str, float]:
-        """Forwards, backwards and idle rounds, summed over the agent's stages."""
-        return counters(self.dsp_workers)
+    def solver_metrics(self) -> dict[str, torch.Tensor]:
+        """Per agent: forwards, backwards and idle rounds, summed over its stages (cumulative)."""
+        n = self.shards.X.shape[0]
+        return {k: torch.full((n,), v) for k, v in counters(self.dsp_workers).items()}
 
     def state_dict(self) -> dict[str, Any]:
         """Counters, every stage's queues, and the time step."""
