@@ -3,13 +3,17 @@
 An agent may be several processes that split its layers (the ``stage``
 dimension of the process mesh). This package cuts models into stages
 (:func:`split_model`), names the methods by which the stages cooperate
-(:data:`LAYER_PARALLEL`: the exact ``pipeline`` and the serial-parallel hybrid
-``sph``), runs them in one process (:class:`PipelineObjective`,
-:class:`SPHObjective`: the simulator) or one stage per process
+(:data:`LAYER_PARALLEL`: the exact ``pipeline``, the serial-parallel hybrid
+``sph`` and diversely stale parameters ``dsp``), runs them in one process
+(:class:`PipelineObjective`, :class:`SPHObjective`, :class:`DSPObjective`:
+the simulator) or one stage per process
 (:class:`~consensus.layerparallel.mesh.StageObjective`,
-:class:`~consensus.layerparallel.sph_mesh.SPHStageObjective`).
+:class:`~consensus.layerparallel.sph_mesh.SPHStageObjective`,
+:class:`~consensus.layerparallel.dsp_mesh.DSPStageObjective`).
 """
 
+from .dsp import DSPMethod
+from .dsp_objective import DSPObjective
 from .layers import Layer, layers_of
 from .methods import LAYER_PARALLEL, PipelineMethod, resolve_method
 from .objective import PipelineObjective
@@ -22,6 +26,8 @@ from .split import Stage, StageSplit, split_model
 __all__ = [
     "LAYER_PARALLEL",
     "SCHEDULES",
+    "DSPMethod",
+    "DSPObjective",
     "Layer",
     "LayerParallel",
     "PipelineMethod",
