@@ -6,6 +6,7 @@ the mesh equals the simulator) are in ``tests/distributed/test_mgrit_mesh.py``.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,7 @@ def test_three_levels_converge_to_serial_at_a_steady_rate(relax: str) -> None:
     for history in (objective.solver.forward_residuals, objective.solver.adjoint_residuals):
         norms = [float(r.max()) for r in history]
         converging = [r for r in norms if r > 1e-12]
-        ratios = [b / a for a, b in zip(converging, converging[1:], strict=False)]
+        ratios = [b / a for a, b in itertools.pairwise(converging)]
         assert len(ratios) >= 3 and max(ratios) < 0.5, norms  # a steady fall, never a stall
         assert norms[-1] < 1e-12
 
