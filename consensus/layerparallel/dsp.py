@@ -15,11 +15,14 @@ stage 0, and every stage runs (at most) one forward and one backward:
   (*chained*: the receiver waits for it within the round, as in the exact
   pipeline).
 
-The stage's gradient for the round is that of the batch it backwards, at its
-current parameters (``recompute=true``: the stage's forward re-run on the
-stored input) or at the parameters of that batch's forward
-(``recompute=false``: the forward's graph kept). The consensus algorithm
-applies every stage's gradient at once, so every algorithm runs unchanged.
+The stage's gradient for the round is that of the batch it backwards, at the
+parameters of that batch's forward (``recompute=false``, the default: the
+forward's graph kept, so every stage's gradient is the loss's gradient at one
+point of the recent past) or at its current parameters (``recompute=true``:
+the stage's forward re-run on the stored input, differentiated against an
+output gradient computed for the old output; measured less stable, see the
+guide). The consensus algorithm applies every stage's gradient at once, so
+every algorithm runs unchanged.
 
 A staleness pattern names ``k_0, ..., k_{S-1}``; it is possible exactly when it
 does not increase from stage to stage and ``k_{S-1} >= 0``, and its lags are
@@ -43,7 +46,7 @@ Examples
 >>> DSPMethod(staleness="0").lags(3)
 Lags(forward=(0, 0, 0), backward=(0, 0, 0))
 >>> DSPMethod(staleness="(5,1,0)").spec()
-'dsp:staleness=5-1-0,recompute=true'
+'dsp:staleness=5-1-0,recompute=false'
 >>> DSPMethod(staleness="5-1-0").lags(3)
 Lags(forward=(0, 1, 1), backward=(5, 2, 1))
 """
@@ -126,9 +129,9 @@ class DSPMethod:
 
     ``staleness`` is ``auto``, one number per stage (``4-2-0``, or ``(4,2,0)``
     in parentheses) or one number for every stage (``0``: the exact pipeline).
-    ``recompute`` computes a stage's gradient at its current parameters
+    ``recompute=true`` computes a stage's gradient at its current parameters
     (re-running its forward on the stored input) instead of the parameters of
-    the batch's forward.
+    the batch's forward (``false``, the default: the forward's graph kept).
     """
 
     name: ClassVar[str] = "dsp"
@@ -136,7 +139,7 @@ class DSPMethod:
     schedule: ClassVar[str] = "1f1b"
     microbatches: ClassVar[int] = 1
     staleness: str = "auto"
-    recompute: bool = True
+    recompute: bool = False
 
     def __post_init__(self) -> None:
         given = _parse(str(self.staleness))

@@ -36,11 +36,11 @@ def _case(
 def _cases(stages: int) -> list[dict]:
     auto, exact, queued, chained = PATTERNS[stages]
     return [
-        _case("ring", "dsgd", {"lr": 0.05, "momentum": 0.5}, "dsp"),
-        _case("link_failure:base=ring,q=0.3", "gradient_tracking", {"lr": 0.05}, "dsp:recompute=false"),
+        _case("ring", "dsgd", {"lr": 0.05, "momentum": 0.5}, "dsp:recompute=true"),
+        _case("link_failure:base=ring,q=0.3", "gradient_tracking", {"lr": 0.05}, "dsp"),
         _case("ring", "next", {}, f"dsp:staleness={exact}"),
         _case("ring", "dsgd", {"lr": 0.05}, f"dsp:staleness={queued},recompute=false"),
-        _case("ring", "gradient_tracking", {"lr": 0.05}, f"dsp:staleness={chained}"),
+        _case("ring", "gradient_tracking", {"lr": 0.05}, f"dsp:staleness={chained},recompute=true"),
         _case("ring", "dsgd", {"lr": 0.05}, f"dsp:staleness={auto}", "float32"),
     ]  # fmt: skip
 

@@ -112,7 +112,7 @@ def test_bad_patterns_are_refused_in_one_line(spec: str, message: str) -> None:
 
 
 def test_the_spec_round_trips() -> None:
-    for spec in ("dsp", "dsp:staleness=(4,2,0),recompute=false", "dsp:staleness=0"):
+    for spec in ("dsp", "dsp:staleness=(4,2,0),recompute=true", "dsp:staleness=0"):
         method = consensus.layerparallel.resolve_method(spec)
         assert consensus.layerparallel.resolve_method(method.spec()) == method
 
