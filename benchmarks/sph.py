@@ -15,7 +15,7 @@ blocks and the head in stage 1, equal parameter counts) on digits, batch
 * **mesh ds=F**: the agent as 2 stage processes
   (:class:`~consensus.layerparallel.sph_mesh.SPHStageObjective`),
   ``sph:serial_every=K,inner_steps=I,downsample=F`` (K and I by default the
-  library's, 1 and 2; its other defaults, ``beta=0.1, state_step=0.3``), F = 1
+  library's, 1 and 2; ``beta=0.1``; the state step does not change the time), F = 1
   and 2, dsgd as above;
 * **steady ds=F**: the same processes with ``serial_every=0`` after warm-up
   rounds that have set every sample's states, so that the rounds are the

@@ -27,13 +27,14 @@ def _mean_accuracy(seeds: tuple[int, ...], **options: object) -> float:
 
 
 def test_one_agent_four_stages_matches_serial_training() -> None:
-    """Mean over two seeds of 1600 rounds (76 epochs): the penalty method within 1.5 points of serial.
+    """Mean over two seeds of 1600 rounds (76 epochs): penalty and AL within 1.5 points of serial.
 
     One run's accuracy moves by about 1.5 points from seed to seed, hence the
-    mean. Measured (seeds 0, 1, 2): serial 0.9844 0.9778 0.9800, penalty
-    0.9711 0.9822 0.9711, augmented Lagrangian 0.9578 0.9689 0.9533: the AL
-    variant trails by about 2 points (its multipliers double the states'
-    pull in the second inner step), short of the 1.5 asked for.
+    mean. Measured (seeds 0-4): serial 0.9689 0.9800 0.9844 0.9800 0.9822
+    (mean 0.9791), penalty (state_step 1) 0.9667 0.9711 0.9844 0.9844 0.9889
+    (0.9791), augmented Lagrangian (state_step 0.5) 0.9644 0.9800 0.9644
+    0.9778 0.9867 (0.9747). With state_step 0.3 (the earlier default) the
+    penalty failed on two seeds of five and the AL trailed by 2 points.
     """
     common = {
         "topology": "complete",
@@ -47,7 +48,7 @@ def test_one_agent_four_stages_matches_serial_training() -> None:
     penalty = _mean_accuracy(seeds, **common, stages=4, layer_parallel="sph:method=penalty")
     al = _mean_accuracy(seeds, **common, stages=4, layer_parallel="sph:method=al")
     assert penalty >= serial - 0.015, (penalty, serial)
-    assert al >= serial - 0.03, (al, serial)
+    assert al >= serial - 0.015, (al, serial)
     # Without the serial correction the same run does not get there: the penalty's
     # parallel steps alone diverge at this learning rate (or end far lower).
     try:
