@@ -31,22 +31,25 @@ norms between them.
 **Model.** With the per-step costs ``c_f`` (a forward step, no graph), ``c_g``
 (a layer's residual with its graph, built once per adjoint pass), ``c_b`` (an
 adjoint step: the vector-Jacobian product in the state) and ``c_p`` (an
-adjoint step of the final sweep, with the parameters' gradients), and the
-serial gradient's ``T_1(N) = e + s N`` (``e`` the stem, head and loss, ``s``
-per layer; both fitted to the two measured depths), one agent's gradient on S
-stage processes (one core each, the N layers split evenly) takes
+adjoint step of the final sweep, with the parameters' gradients), each step
+application's share ``o`` of the solver's own work (the sums, residuals and
+norms around the steps; fitted so that the model gives the one-process FCF
+run's CPU time at the deepest measured depth), and the serial gradient's
+``T_1(N) = e + s N`` (``e`` the stem, head and loss, ``s`` per layer; both
+fitted to the serial CPU times at the two measured depths), one agent's
+gradient on S stage processes (one core each, the N layers split evenly) takes
 
     T_S(N) = e + R_S(N)
 
 where ``R_S`` is the **critical path** of the forward and adjoint solves: the
 solver's own loops (:class:`~consensus.layerparallel.mgrit_solver.MGRIT`)
 replayed with a clock per stage instead of tensors: a step of stage ``s``
-starts once ``s`` is free and its input has arrived and takes its cost; a
+starts once ``s`` is free and its input has arrived and takes its cost plus ``o``; a
 message arrives ``lam`` after it is sent; every iteration's residual norms are
 an all-gather that every stage waits for, ``(S - 1) g`` (gloo's ring). For two
 levels, ``N / S`` a multiple of ``m`` (every stage owns whole C-intervals)
 this is, with ``k = 3`` for FCF and ``k = 2`` for F relaxation, ``I`` forward
-and ``J`` adjoint iterations,
+and ``J`` adjoint iterations (``c_f``, ``c_b``, ``c_p`` each plus ``o``),
 
     R_S(N) ~ I [c_f (k N/S + N/m) + S lam + (S - 1) g]
            + J [c_b (k N/S + N/m) + S lam + (S - 1) g]
@@ -64,7 +67,8 @@ speedup is ``T_1(N) / T_S(N)``; MGRIT **breaks even** at the smallest S where
 it exceeds 1. Assumptions: one core per stage, the per-step costs and the
 latency measured here (loopback gloo on this machine) hold at every S and N,
 the same batch; the model is checked against the measured one-process
-(S = 1) and 2-process times.
+(S = 1) and 2-process times, wall and CPU (on a shared machine the CPU times
+are the work; the wall times add what other processes took).
 
 Run: ``python benchmarks/mgrit.py`` (about a minute on a 2-core machine;
 ``--quick`` for a smoke run under 60 s).
@@ -83,7 +87,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +267,10 @@ def _worker(rank: int, world: int, rendezvous: str, out: str, o: dict[str, Any])
         for _ in range(1 + o["repeats"]):  # the first repeat warms up
             dist.barrier()
             for name, objective in one.items():
-                samples.setdefault(name, []).append(_timed(objective, X, batch))
+                # serial: the median of 3 per sample (its fit to two depths feeds every ratio)
+                runs = [_timed(objective, X, batch) for _ in range(3 if name == "serial" else 1)]
+                wall, cpu, wait = (statistics.median(column) for column in zip(*runs, strict=True))
+                samples.setdefault(name, []).append((wall, cpu, wait))
             for relax, objective in meshed.items():
                 dist.barrier()
                 samples.setdefault(f"mesh {relax}", []).append(_timed(objective, Xs, batch))
@@ -293,6 +300,7 @@ def _worker(rank: int, world: int, rendezvous: str, out: str, o: dict[str, Any])
     result["latency"] = _ping_pong(rank, torch.randn(state_shape), o["latency_repeats"])
     result["gather"] = _gather_time(torch.zeros(1), o["latency_repeats"])
     torch.save(result, os.path.join(out, f"rank{rank}.pt"))
+    dist.barrier()  # both ranks done with every message before the group goes
     dist.destroy_process_group()
 
 
@@ -309,6 +317,7 @@ class Costs:
     gather: float  # one hop of the residual norms' all-gather
     e: float  # serial gradient's fixed part (stem, head, loss)
     s: float  # serial gradient per layer
+    o: float = 0.0  # the solver's own work per step application (sums, norms, bookkeeping)
 
 
 class _Clock:
@@ -377,7 +386,7 @@ def critical_path(N: int, S: int, method: MGRITMethod, c: Costs) -> float:
     def runner(owner_of: list[int], cost: Callable[[int, bool], float]) -> Any:
         def step(t0: int, t1: int, u: Any, final: bool) -> _Clock:
             s = owner_of[t0]
-            clock[s] = max(clock[s], u.t) + cost(t0, final)
+            clock[s] = max(clock[s], u.t) + cost(t0, final) + c.o
             return _Clock(clock[s])
 
         return step
@@ -409,12 +418,13 @@ def closed_form(N: int, S: int, method: MGRITMethod, c: Costs) -> float:
     """The docstring's ``R_S(N)`` (two levels, ``N / S`` a multiple of ``m``)."""
     k = 3 if method.relax == "FCF" else 2
     m = method.cfactor
+    f, b, p = c.f + c.o, c.b + c.o, c.p + c.o  # every step application also costs o
     per_iter = S * c.lam + (S - 1) * c.gather
     return (
-        method.fwd_iters * (c.f * (k * N / S + N / m) + per_iter)
-        + method.bwd_iters * (c.b * (k * N / S + N / m) + per_iter)
-        + (c.g + c.p) * N / S
-        - c.b * (1 - 1 / m) * N / S
+        method.fwd_iters * (f * (k * N / S + N / m) + per_iter)
+        + method.bwd_iters * (b * (k * N / S + N / m) + per_iter)
+        + (c.g + p) * N / S
+        - b * (1 - 1 / m) * N / S
         + c.lam
     )
 
@@ -519,7 +529,11 @@ def fit_costs(ranks: list[dict[str, Any]], o: dict[str, Any]) -> Costs:
     step = ranks[0]["depths"][hi]["costs"]
     lam = max(r["latency"][0] for r in ranks)
     gather = max(r["gather"] for r in ranks)
-    return Costs(step["f"], step["g"], step["b"], step["p"], lam, gather, e, s)
+    c = Costs(step["f"], step["g"], step["b"], step["p"], lam, gather, e, s)
+    # The solver's own work: what the one-process run (FCF, deepest) takes beyond its steps.
+    d = ranks[0]["depths"][hi]
+    rest = d["cpu"]["sim FCF"] - model_time(hi, 1, MGRITMethod(), c)
+    return replace(c, o=max(rest, 0.0) / sum(d["work"]["FCF"]))
 
 
 def table_terms(ranks: list[dict[str, Any]], med: dict[int, dict[str, float]], c: Costs, o: dict[str, Any]) -> None:  # fmt: skip
@@ -531,7 +545,8 @@ def table_terms(ranks: list[dict[str, Any]], med: dict[int, dict[str, float]], c
         f"graph c_g {_ms(c.g)}, adjoint c_b {_ms(c.b)}, adjoint with parameters c_p {_ms(c.p)}; "
         f"serial gradient T_1(N) = e + s N with e {_ms(c.e)}, s {_ms(c.s)} per layer (c_g + c_p = "
         f"{_ms(c.g + c.p)}). Wall time: a {_kb(state)} state message lam {_ms(c.lam)} (median; "
-        f"fastest {_ms(fastest)}), one all-gather of the residual norms g {_ms(c.gather)}"
+        f"fastest {_ms(fastest)}), one all-gather of the residual norms g {_ms(c.gather)}. Fitted: "
+        f"the solver's own work per step application o {_ms(c.o)} (* below: the run it is fitted to)"
     )
     header = (
         f"{'N':>4} {'variant':<8} {'wall ms':>8} {'cpu ms':>8} {'model ms':>9} "
@@ -547,8 +562,9 @@ def table_terms(ranks: list[dict[str, Any]], med: dict[int, dict[str, float]], c
                      for kind, S in (("sim", 1), ("mesh", STAGES))]  # fmt: skip
         for k, _, t in rows:
             cpu = max(p["cpu"][k] for p in parts if k in p["cpu"])
+            mark = "*" if (k, depth) == ("sim FCF", max(o["depths"])) else ""
             print(
-                f"{depth:>4} {k:<8} {_ms(med[depth][k]):>8} {_ms(cpu):>8} {_ms(t):>9} "
+                f"{depth:>4} {k + mark:<8} {_ms(med[depth][k]):>8} {_ms(cpu):>8} {_ms(t):>9} "
                 f"{t / med[depth][k]:>10.2f} {t / cpu:>9.2f}"
             )
     print(
