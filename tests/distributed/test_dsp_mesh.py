@@ -91,3 +91,62 @@ def test_dsp_on_the_mesh_follows_the_simulator(tmp_path: Path, world: int, stage
         assert parts[0]["cases"][k]["metrics"]["stage_backwards"] == stages * case["rounds"] - sum(
             lags.backward
         )
+
+
+def dsp_stage_dies(rank: int, world: int, rendezvous: str, out: str, options: dict) -> None:
+    """Two stages of DSP with plain SGD; stage 1 exits after round 4, stage 0 must time out naming it."""
+    workers.init(rank, world, rendezvous)
+    import os
+    import time
+
+    import numpy as np
+
+    from consensus.layerparallel import LayerParallel, layer_parallel
+    from consensus.layerparallel.mesh import build_mesh
+    from consensus.mixers.distributed import ExchangeTimeout
+    from consensus.setup import local_shards, make_problem
+
+    mesh = build_mesh(world, rank, 2, torch.device("cpu"))
+    problem = make_problem("iris", "mlp:hidden=6-5", agents=2, seed=0)
+    plan = layer_parallel(problem.module, 2, "dsp")
+    assert plan is not None
+    plan = LayerParallel(plan.split, plan.method, mesh, timeout=5)
+    shards = local_shards(problem, np.arange(2), dtype=torch.float64, device="cpu")
+    objective = plan.objective(
+        problem.module,
+        problem.loss,
+        shards,
+        batch_size=4,
+        seed=0,
+        dtype=torch.float64,
+        device="cpu",
+    )
+    X = torch.zeros(2, plan.split.stages[rank].dim, dtype=torch.float64)
+    start = time.monotonic()
+    try:
+        for t in range(100):
+            if rank == 1 and t == 5:
+                os._exit(0)
+            G, _ = objective.gradient(X, objective.batch(t))
+            X -= 0.1 * G
+    except ExchangeTimeout as err:
+        with open(os.path.join(out, "error.txt"), "w") as fh:
+            fh.write(f"{time.monotonic() - start:.1f} {err}")
+    os._exit(0)
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_stage_stops_its_neighbour_with_the_round_and_peer(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "out"
+    out.mkdir()
+    mp.start_processes(
+        dsp_stage_dies, args=(2, str(tmp_path / "rdzv"), str(out), {}), nprocs=2, join=True,
+        start_method="spawn",
+    )  # fmt: skip
+    seconds, message = (out / "error.txt").read_text().split(" ", 1)
+    assert message.startswith("round 5: stage 0 of agent block 0:") and "stage 1" in message, (
+        message
+    )
+    assert float(seconds) < 60
