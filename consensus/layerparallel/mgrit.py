@@ -133,13 +133,14 @@ def residual_chain(split: StageSplit, input_shape: tuple[int, ...]) -> ResidualC
     if not all(marks[first:stop]):
         raise ConfigError(
             "mgrit: the model's residual steps are not one unbroken chain; put the other layers "
-            "before or after them"
+            "before or after them (a parameter-free module right after a block joins that block)"
         )
     last = split.count - 1
     if any(s != 0 for _, s in flat[:first]) or any(s != last for _, s in flat[stop:]):
         raise ConfigError(
             f"mgrit: the layers before the residual chain must be on stage 0 and those after it on "
-            f"stage {last}; choose split points inside the chain (layers {first + 1}..{stop - 1})"
+            f"stage {last}; choose split points inside the chain (layers {first + 1}..{stop - 1}; "
+            "a parameter-free module right after a residual block joins it, which then is no step)"
         )
     pre = tuple(layer for layer, _ in flat[:first])
     steps = tuple(layer for layer, _ in flat[first:stop])

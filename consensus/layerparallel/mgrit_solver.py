@@ -228,13 +228,13 @@ class MGRIT:
         self._correct(lev, u, self._residual(lev, u, g))
         self._f_relax(lev, u, g)
 
-    def _norms(self, r: dict[int, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-        """Per-agent 2-norm of the fine residual (rows: the leading dimension), the same everywhere."""
+    def _squares(self, r: dict[int, torch.Tensor], like: torch.Tensor) -> list[torch.Tensor]:
+        """Per stage, the per-agent sum of squares of the fine residual at the C-points it owns."""
         parts = [like.new_zeros(like.shape[0]) for _ in range(self.stages)]
         for c, rc in r.items():
             o = self.owner(c)
             parts[o] = parts[o] + rc.reshape(rc.shape[0], -1).square().sum(dim=1)
-        return self.tr.stage_sum(parts).sqrt()
+        return parts
 
     # -- the solve -----------------------------------------------------------------------
 
@@ -260,16 +260,24 @@ class MGRIT:
             x = u.get(0) if dst == first else self.tr.move(u.get(0), first, dst)
             if x is not None and self.tr.mine(dst):
                 u.update({t: x for t in range(1, self.N + 1) if self.owner(t) == dst})
+        # Per-stage squares of each iteration; added over the stages (a collective) at every
+        # iteration only when a tolerance needs the norm, else once at the end.
+        squares: list[list[torch.Tensor]] = []
         history: list[torch.Tensor] = []
         for it in range(iters):
             final = it == iters - 1
             self._relax(0, u, {})
             r = self._residual(0, u, {})
-            history.append(self._norms(r, like))
-            if tol > 0 and self.tr.world_max(history[-1]) < tol:
-                if self.param_sweep:
-                    self._f_relax(0, u, {}, True)
-                break
+            squares.append(self._squares(r, like))
+            if tol > 0:
+                history.append(self.tr.stage_sum(squares.pop()).sqrt())
+                if self.tr.world_max(history[-1]) < tol:
+                    if self.param_sweep:
+                        self._f_relax(0, u, {}, True)
+                    break
             self._correct(0, u, r)
             self._f_relax(0, u, {}, final and self.param_sweep)
+        if squares:  # (iterations, agents) per stage, added in one exchange
+            stacked = [torch.stack(per_stage) for per_stage in zip(*squares, strict=True)]
+            history = list(self.tr.stage_sum(stacked).sqrt().unbind(0))
         return u, history
