@@ -4,7 +4,8 @@
 with the grammar, type checks and error style of topology specs. A method is a
 frozen dataclass whose fields are its options: the exact ``pipeline`` and the
 serial-parallel hybrid ``sph`` (:mod:`consensus.layerparallel.sph`),
-multigrid in layers ``mgrit`` (:mod:`consensus.layerparallel.mgrit`).
+multigrid in layers ``mgrit`` (:mod:`consensus.layerparallel.mgrit`) and
+diversely stale parameters ``dsp`` (:mod:`consensus.layerparallel.dsp`).
 """
 
 from __future__ import annotations
