@@ -120,8 +120,10 @@ class RunConfig:
     )
     layer_parallel: str = _f(
         "pipeline",
-        "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M] or "
-        "sph[:method=penalty|al,beta=B,serial_every=K,serial_rounds=E,downsample=F,...]",
+        "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M], "
+        "sph[:method=penalty|al,beta=B,serial_every=K,serial_rounds=E,downsample=F,...], "
+        "mgrit[:levels=L,cfactor=m,fwd_iters=I,bwd_iters=J,relax=F|FCF,tol=T,serial_every=K] "
+        "or dsp[:staleness=auto|k1-k2-...,recompute=false|true]",
     )
     split_points: str | None = _f(
         None, "layer indices where stages 1..S-1 begin, e.g. 2,5; none balances parameter counts"
