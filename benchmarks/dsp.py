@@ -5,7 +5,7 @@ rendezvous in a temporary folder: no port, no ``torchrun``; the spawning
 helpers of ``benchmarks/pipeline.py``). One agent of ``--model`` (default
 ``resnet:channels=16,depth=4``: stem and two residual blocks in stage 0, two
 blocks and the head in stage 1, equal parameter counts) on digits, split into
-2 stages, float32, at **equal micro-batch size** ``b`` (``--micro``, 64): the
+2 stages, float32, at **equal micro-batch size** ``b`` (``--micro``, 32): the
 pipeline's gradient is ``M`` micro-batches of ``b`` (a batch of ``M b``); a DSP
 round forwards one batch of ``b`` and backwards an older one on every stage.
 
@@ -45,8 +45,8 @@ round forwards one batch of ``b`` and backwards an older one on every stage.
        T_pipe(S, M) = sum_s (f_s + b_s) + (M - 1) max_s (f_s + b_s) + 2 (S - 1) lam + h + g
        T_dsp(S)     = max_s (f_s + b_s + r_s) + lam + h + g
 
-   with ``r_s`` the recomputation (``f_s`` on every stage but the last with
-   ``recompute=true``, else 0); throughput ``M b / T_pipe`` and ``b / T_dsp``.
+   with ``r_s`` the recomputation (``f_s`` on every stage with staleness > 0,
+   all but the last with ``auto``, when ``recompute=true``; else 0); throughput ``M b / T_pipe`` and ``b / T_dsp``.
    For S stages of equal cost (the same model cut into S stages: ``f_s = F / S``,
    ``b_s = B / S`` with ``F``, ``B`` the whole model's, measured as the sums over
    the 2 stages)::
@@ -66,11 +66,18 @@ round forwards one batch of ``b`` and backwards an older one on every stage.
    ``lam``, ``g`` and ``h`` as measured at S = 2 (each stage talks to its
    neighbours, the broadcast is one message to each stage); the messages of
    the pipeline's steady state and DSP's overlap with compute, only the
-   fill and drain hops do not.
+   fill and drain hops do not (optimistic for 1F1B with balanced stages,
+   whose every backward waits for a round trip through the next stage).
+   **Calibrated**: the same plus ``w``, what the measured gradient (DSP: round)
+   took at S = 2 beyond the first form (the transport's threads, waits beyond
+   ``lam`` and ``g``, time the cores gave to other work), kept constant at every S:
+   the model of this machine's transport, where the plain model is that of an
+   ideal one.
 
 3. **Accuracy against wall time**: short training runs, one agent, dsgd with
    momentum ``--momentum``: ``gpipe M`` and ``1f1b M`` (M =
-   ``--train-microbatches``, 4; batch ``M b``, step ``--lr``), ``dsp`` (batch
+   ``--train-microbatches``, 4; batch ``M b``, step ``--lr`` 0.1, ``--rounds``
+   400 rounds), ``dsp`` (batch
    ``b``, M times the rounds: the same samples; step ``lr / M``, the linear
    scaling rule, unless ``--dsp-lr``), and ``serial`` (one process, the whole
    model, batch ``M b``, step ``lr``: the pipeline's arithmetic without
@@ -82,8 +89,8 @@ round forwards one batch of ``b`` and backwards an older one on every stage.
    time: the stage waits, and DSP's idle-step counters from the run's
    metrics (``stage_idle_steps``, ``stage_forwards``, ``stage_backwards``).
 
-Run: ``python benchmarks/dsp.py`` (about a minute on an idle 2-core machine;
-``--quick`` for a smoke run of 20-40 s).
+Run: ``python benchmarks/dsp.py`` (about 50 s on an idle 2-core machine, 80 s
+busy; ``--quick`` for a smoke run of 10-20 s).
 """
 
 from __future__ import annotations
@@ -629,55 +636,84 @@ def table_model(ranks: list[dict[str, Any]], measured: dict[str, Any], o: dict[s
     checks += [(f"1f1b {M}", terms[f"pipe {M}"].pipeline(M)) for M in Ms]
     checks += [("dsp", dsp.dsp()), ("dsp rt", dsp_rt.dsp())]
     print("  " + ", ".join(f"{k} {t / measured['stages'][k]['wall']:.2f}" for k, t in checks))
+    # w: what the measured gradient (round) at S = 2 took beyond the model (1F1B for the pipeline)
+    wall = {k: t["wall"] for k, t in measured["stages"].items()}
+    w = {f"pipe {M}": max(wall[f"1f1b {M}"] - terms[f"pipe {M}"].pipeline(M), 0.0) for M in Ms}
+    w["dsp"] = max(wall["dsp"] - dsp.dsp(), 0.0)
+    w["dsp rt"] = max(wall["dsp rt"] - dsp_rt.dsp(), 0.0)
+    models = {f"pipe {M}": (terms[f"pipe {M}"], M, False) for M in Ms}
+    models.update({"dsp": (dsp, 1, False), "dsp rt": (dsp_rt, 1, True)})
+
+    def rate(name: str, S: int, calibrated: bool) -> float:
+        """Modelled samples/s of ``name`` on S equal stages (plus w if calibrated)."""
+        t, M, rc = models[name]
+        scaled = t.scaled(S, rc)
+        T = scaled.pipeline(M) if name.startswith("pipe") else scaled.dsp()
+        return M * b / (T + (w[name] if calibrated else 0.0))
+
     serial_b = measured["one"][f"serial {b}"]
     print(
-        f"\nModelled samples/s for S stages of equal cost (the same model cut into S), and over one "
-        f"process at batch {b} ({b / serial_b:.0f} samples/s measured)"
+        f"\nModelled samples/s for S stages of equal cost (the same model cut into S) and, in "
+        f"brackets, over one process at batch {b} ({b / serial_b:.0f} samples/s measured). model: "
+        "the second form; calibrated: plus w, the rest of the measured gradient (DSP: round) at "
+        "S = 2 beyond the model (1F1B's for the pipeline), the same at every S"
     )
-    header = f"{'variant':<12} " + " ".join(f"{'S=' + str(S):>17}" for S in Ss) + f" {'bubble S=' + ','.join(map(str, Ss)):>20}"  # fmt: skip
+    header = (
+        f"{'variant':<12} {'w ms':>5} "
+        + " ".join(f"{'model S=' + str(S):>15} {'calibr. S=' + str(S):>15}" for S in Ss)
+        + f" {'bubble S=' + ','.join(map(str, Ss)):>16}"
+    )
     print(header)
     print("-" * len(header))
-    for M in Ms:
+    for name in models:
         cells = []
         for S in Ss:
-            T = terms[f"pipe {M}"].scaled(S, False).pipeline(M)
-            rate = M * b / T
-            cells.append(f"{rate:>8.0f} ({rate * serial_b / b:>4.2f}x)")
-        bubble = ",".join(f"{idle_fraction(S, M):.2f}" for S in Ss)
-        print(
-            f"{'pipeline ' + str(M):<12} " + " ".join(f"{c:>17}" for c in cells) + f" {bubble:>20}"
+            for calibrated in (False, True):
+                r = rate(name, S, calibrated)
+                cells.append(f"{r:>6.0f} ({r * serial_b / b:>4.2f}x)")
+        M = models[name][1]
+        bubble = (
+            ",".join(f"{idle_fraction(S, M):.2f}" for S in Ss) if name.startswith("pipe") else "0"
         )
-    for name, t, rc in (("dsp", dsp, False), ("dsp rt", dsp_rt, True)):
-        cells = []
-        for S in Ss:
-            rate = b / t.scaled(S, rc).dsp()
-            cells.append(f"{rate:>8.0f} ({rate * serial_b / b:>4.2f}x)")
-        print(f"{name:<12} " + " ".join(f"{c:>17}" for c in cells) + f" {'0 (steady state)':>20}")
+        label = name.replace("pipe", "pipeline")
+        print(
+            f"{label:<12} {w[name] * 1e3:>5.2f} "
+            + " ".join(f"{c:>15}" for c in cells)
+            + f" {bubble:>16}"
+        )
     print(
-        "DSP's samples/s over the pipeline's: measured at S = 2 (over 1F1B / GPipe, table 1), and "
-        "modelled (in brackets the bound (M+S-1)/M, no latency, no recomputation)"
+        "\nDSP's samples/s over the pipeline's: measured at S = 2 (over 1F1B / GPipe, table 1), "
+        "modelled (in brackets the bound (M+S-1)/M: no latency, no recomputation) and calibrated"
     )
-    header = f"{'':<18} {'measured S=2':>13} " + " ".join(f"{'S=' + str(S):>15}" for S in Ss)
+    header = (
+        f"{'':<16} {'measured S=2':>12} "
+        + " ".join(f"{'model S=' + str(S):>15}" for S in Ss)
+        + " "
+        + " ".join(f"{'calibr. S=' + str(S):>11}" for S in Ss)
+    )
     print(header)
     print("-" * len(header))
-    rate = {k: t["samples"] / t["wall"] for k, t in measured["stages"].items()}
-    for name, t, rc in (("dsp", dsp, False), ("dsp rt", dsp_rt, True)):
+    seen = {k: t["samples"] / t["wall"] for k, t in measured["stages"].items()}
+    for name in ("dsp", "dsp rt"):
         for M in Ms:
-            cells = []
-            for S in Ss:
-                pipe = M * b / terms[f"pipe {M}"].scaled(S, False).pipeline(M)
-                cells.append(f"{b / t.scaled(S, rc).dsp() / pipe:>5.2f}x ({(M + S - 1) / M:.2f})")
-            seen = f"{rate[name] / rate[f'1f1b {M}']:.2f}/{rate[name] / rate[f'gpipe {M}']:.2f}x"
+            ideal = [
+                f"{rate(name, S, False) / rate(f'pipe {M}', S, False):>5.2f}x ({(M + S - 1) / M:.2f})"
+                for S in Ss
+            ]
+            calibr = [f"{rate(name, S, True) / rate(f'pipe {M}', S, True):.2f}x" for S in Ss]
+            pair = f"{seen[name] / seen[f'1f1b {M}']:.2f}/{seen[name] / seen[f'gpipe {M}']:.2f}x"
             print(
-                f"{name + ' / pipe ' + str(M):<18} {seen:>13} "
-                + " ".join(f"{c:>15}" for c in cells)
+                f"{name + ' / pipe ' + str(M):<16} {pair:>12} "
+                + " ".join(f"{c:>15}" for c in ideal)
+                + " "
+                + " ".join(f"{c:>11}" for c in calibr)
             )
     print(
         "GPipe and 1F1B share the model (the same critical path; 1F1B keeps at most S - s micro-batches' "
-        "activations on stage s, GPipe M). The pipeline's terms are its own measured costs at each M; "
-        "in brackets the ratio to one process at micro-batch b. The model is optimistic for 1F1B with "
-        "balanced stages: each backward waits for the gradient of a micro-batch forwarded S - 1 "
-        "actions before, so up to 2 lam per micro-batch of its steady state are on the critical path."
+        "activations on stage s, GPipe M). The pipeline's terms are its own measured costs at each M. "
+        "The model is optimistic for 1F1B with balanced stages: each backward waits for the gradient "
+        "of a micro-batch forwarded S - 1 actions before, so up to 2 lam per micro-batch of its "
+        "steady state are on the critical path."
     )
 
 
@@ -752,7 +788,7 @@ def main() -> None:
     parser.add_argument(
         "--inner", type=int, default=8, help="micro-batches' worth per timing sample"
     )
-    parser.add_argument("--repeats", type=int, default=None, help="timing samples (default 7)")
+    parser.add_argument("--repeats", type=int, default=None, help="timing samples (default 15)")
     parser.add_argument("--stages", default="2,4,8", help="S of the model")
     parser.add_argument(
         "--train-microbatches", type=int, default=4, help="the pipelines' M in table 3"
@@ -768,7 +804,7 @@ def main() -> None:
     o: dict[str, Any] = dict(
         model=args.model, micro=args.micro,
         microbatches=sorted({int(m) for m in args.microbatches.split(",")}),
-        inner=args.inner, repeats=args.repeats or (2 if args.quick else 7),
+        inner=args.inner, repeats=args.repeats or (2 if args.quick else 15),
         model_stages=[int(s) for s in args.stages.split(",")],
         train_m=args.train_microbatches,
         rounds=400 if args.rounds is None else args.rounds, chunks=args.chunks or 8,
