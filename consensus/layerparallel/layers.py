@@ -36,8 +36,11 @@ from ..errors import ConfigError
 from ..models.chain import Layer, LayerForward
 
 
-def _stacked_call(module: nn.Module, prefix: str) -> LayerForward:
-    """The stacked forward of one submodule through ``vmap(functional_call)``."""
+def _stacked_call(module: nn.Module, prefix: str, into: str = "") -> LayerForward:
+    """The stacked forward of one submodule through ``vmap(functional_call)``.
+
+    The model's parameters named ``prefix + name`` are the module's ``into + name``.
+    """
     strip = len(prefix)
 
     def call(params: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
@@ -47,7 +50,7 @@ def _stacked_call(module: nn.Module, prefix: str) -> LayerForward:
     batched = vmap(call, randomness="different")
 
     def forward(params: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-        own = {k[strip:]: v for k, v in params.items() if k.startswith(prefix)}
+        own = {into + k[strip:]: v for k, v in params.items() if k.startswith(prefix)}
         return batched(own, h)
 
     return forward
@@ -114,18 +117,7 @@ def _residual_step(module: nn.Module, prefix: str) -> tuple[LayerForward, float]
     h = getattr(module, "concord_step_size", None)
     if h is None or not callable(getattr(module, "residual", None)):
         return None
-    wrapper, strip = _Residual(module), len(prefix)
-
-    def call(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(wrapper, params, (x,))
-
-    batched = vmap(call, randomness="different")
-
-    def residual(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        own = {"block." + k[strip:]: v for k, v in params.items() if k.startswith(prefix)}
-        return batched(own, x)
-
-    return residual, float(h)
+    return _stacked_call(_Residual(module), prefix, into="block."), float(h)
 
 
 def _shared_call(module: nn.Module) -> LayerForward:

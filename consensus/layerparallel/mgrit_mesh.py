@@ -109,7 +109,7 @@ class MGRITStageObjective(MGRITRounds, StageObjective):
         )  # fmt: skip
         self.mgrit = method
         self.chain = residual_chain(split, tuple(shards.X.shape[2:]))
-        self.solver = MGRITPass(self.chain, method, loss, MeshTransport(self, ()))
+        self.solver = MGRITPass(self.chain, method, loss)
 
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
@@ -119,9 +119,8 @@ class MGRITStageObjective(MGRITRounds, StageObjective):
             return super().gradient(X, batch, training=training)
         n, B = batch.x.shape[:2]
         transport = MeshTransport(self, (n, B, *self.chain.state))
-        self.solver.tr = transport
         G = X.new_empty(X.shape)
-        losses = self.solver.run(self.layout.views(X), self.layout.views(G), batch)
+        losses = self.solver.run(self.layout.views(X), self.layout.views(G), batch, transport)
         transport.flush()
         if losses is None:
             losses = X.new_zeros(n)

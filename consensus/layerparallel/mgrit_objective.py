@@ -97,7 +97,8 @@ class MGRITObjective(MGRITRounds, PipelineObjective):
         super().__init__(module, loss, shards, split=split, method=method, batch_size=batch_size, seed=seed)  # fmt: skip
         self.mgrit, self.round = method, 0
         chain = residual_chain(split, tuple(shards.X.shape[2:]))
-        self.solver = MGRITPass(chain, method, loss, LocalTransport(self._count))
+        self.solver = MGRITPass(chain, method, loss)
+        self.transport = LocalTransport(self._count)
 
     def batch(self, t: int) -> Batch:
         self.round = t
@@ -111,6 +112,6 @@ class MGRITObjective(MGRITRounds, PipelineObjective):
             return super().gradient(X, batch, training=training)
         G = X.new_empty(X.shape)
         layout = self.split.layout
-        losses = self.solver.run(layout.views(X), layout.views(G), batch)
+        losses = self.solver.run(layout.views(X), layout.views(G), batch, self.transport)
         assert losses is not None
         return G, losses

@@ -41,34 +41,37 @@ class MGRITPass:
         Levels, coarsening, relaxation, iterations, tolerance.
     loss : Loss
         The loss (used on the last stage).
-    transport : Transport
-        Which stages this process computes, and the messages between stages.
     """
 
-    def __init__(self, chain: ResidualChain, method: MGRITMethod, loss: Loss, transport: Transport):
-        self.chain, self.method, self.loss, self.tr = chain, method, loss, transport
+    def __init__(self, chain: ResidualChain, method: MGRITMethod, loss: Loss):
+        self.chain, self.method, self.loss = chain, method, loss
         #: Per-agent residual norms of each forward / adjoint iteration of the last pass.
         self.forward_residuals: list[torch.Tensor] = []
         self.adjoint_residuals: list[torch.Tensor] = []
         #: Step applications on this process in the last pass (forward, adjoint).
         self.work = (0, 0)
 
-    def _solver(self, owners: list[int], end: int, step: Step, sweep: bool) -> MGRIT:
+    def _solver(self, owners: list[int], end: int, step: Step, sweep: bool, tr: Transport) -> MGRIT:
         m = self.method
         return MGRIT(
-            owners, end, self.chain.stages, step, self.tr,
+            owners, end, self.chain.stages, step, tr,
             cfactor=m.cfactor, levels=m.levels, relax=m.relax, param_sweep=sweep,
         )  # fmt: skip
 
     def run(
-        self, P: dict[str, torch.Tensor], G: dict[str, torch.Tensor], batch: Batch
+        self,
+        P: dict[str, torch.Tensor],
+        G: dict[str, torch.Tensor],
+        batch: Batch,
+        tr: Transport,
     ) -> torch.Tensor | None:
         """Fill ``G`` (this process's parameters) with the gradients; the losses on the last stage.
 
         ``P`` and ``G`` are views by full parameter name of this process's
-        parameters and gradient (every stage's in one process).
+        parameters and gradient (every stage's in one process); ``tr`` says
+        which stages this process computes and carries the messages between them.
         """
-        chain, tr, m = self.chain, self.tr, self.method
+        chain, m = self.chain, self.method
         N, last = chain.length, chain.stages - 1
         n, B = batch.x.shape[:2]
         like = batch.x.new_empty((n, B, *chain.state))
@@ -90,7 +93,7 @@ class MGRITPass:
             with torch.no_grad():
                 return u + ((t1 - t0) * layer.h) * layer.residual(P, u)
 
-        fwd = self._solver(list(chain.owners), last, forward_step, False)
+        fwd = self._solver(list(chain.owners), last, forward_step, False, tr)
         states, self.forward_residuals = fwd.solve(u0, like, m.fwd_iters, m.tol)
 
         # Head and loss (last stage) -> lambda_N on the owner of the last step.
@@ -133,7 +136,7 @@ class MGRITPass:
                 G[name].copy_(g)
             return lam + grads[-1]
 
-        adj = self._solver([chain.owners[N - 1 - i] for i in range(N)], 0, adjoint_step, True)
+        adj = self._solver([chain.owners[N - 1 - i] for i in range(N)], 0, adjoint_step, True, tr)
         lams, self.adjoint_residuals = adj.solve(lam_N, like, m.bwd_iters, m.tol)
         graphs.clear()
         self.work = (fwd.steps_run, adj.steps_run)
