@@ -236,6 +236,15 @@ def test_phases_and_resets(spec: str, phases: str, resets: list[int]) -> None:
     assert resolve_method(m.spec()) == m
 
 
+def test_the_default_state_step_depends_on_the_method() -> None:
+    """1 for the penalty, 0.5 for the AL (each makes the second step's gradient exact); a given one stays."""
+    steps = {spec: resolve_method(spec).state_step for spec in ("sph", "sph:method=al")}
+    assert steps == {"sph": 1.0, "sph:method=al": 0.5}
+    explicit = resolve_method("sph:method=al,state_step=0.3")
+    assert isinstance(explicit, SPHMethod) and explicit.state_step == 0.3
+    assert resolve_method(explicit.spec()) == explicit
+
+
 def test_beta_grows_geometrically() -> None:
     m = resolve_method("sph:beta=0.5,beta_growth=2")
     assert isinstance(m, SPHMethod)
