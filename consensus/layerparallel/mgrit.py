@@ -23,6 +23,7 @@ import torch
 
 from ..errors import ConfigError
 from .layers import Layer
+from .mgrit_smooth import DepthSmoothing
 from .schedules import SCHEDULES
 from .split import StageSplit
 
@@ -36,7 +37,11 @@ class MGRITMethod:
     and the adjoint solve (fewer if the residual falls below ``tol``; 0: never
     stop early), ``relax`` F or FCF. Every ``serial_every``-th round (0: never)
     is an exact serial forward-backward instead (the exact pipeline, with
-    ``schedule`` and ``microbatches``). Defaults as in TorchBraid's examples.
+    ``schedule`` and ``microbatches``). ``smooth`` (``alpha``) adds the
+    regularizer ``(alpha / 2) sum_k ||theta_{k+1} - theta_k||^2 / h`` over
+    consecutive residual steps to every agent's objective
+    (:class:`~consensus.layerparallel.mgrit_smooth.DepthSmoothing`; 0: none).
+    Defaults as in TorchBraid's examples.
 
     Examples
     --------
@@ -54,6 +59,7 @@ class MGRITMethod:
     relax: Literal["F", "FCF"] = "FCF"
     tol: float = 0.0
     serial_every: int = 0
+    smooth: float = 0.0
     schedule: str = "1f1b"
     microbatches: int = 1
 
@@ -66,6 +72,7 @@ class MGRITMethod:
             (self.relax in ("F", "FCF"), f"relax={self.relax!r} must be F or FCF"),
             (self.tol >= 0, f"tol={self.tol} must be >= 0 (0: run every iteration)"),
             (self.serial_every >= 0, f"serial_every={self.serial_every} must be >= 0 (0: never)"),
+            (self.smooth >= 0, f"smooth={self.smooth:g} must be >= 0 (0: no regularizer)"),
             (self.microbatches >= 1, f"microbatches={self.microbatches} must be >= 1"),
             (
                 self.schedule in SCHEDULES,
@@ -81,7 +88,7 @@ class MGRITMethod:
         return (
             f"{self.name}:levels={self.levels},cfactor={self.cfactor},fwd_iters={self.fwd_iters},"
             f"bwd_iters={self.bwd_iters},relax={self.relax},tol={self.tol:g},"
-            f"serial_every={self.serial_every},schedule={self.schedule},"
+            f"serial_every={self.serial_every},smooth={self.smooth:g},schedule={self.schedule},"
             f"microbatches={self.microbatches}"
         )
 
@@ -92,7 +99,12 @@ class MGRITMethod:
 
     def check(self, split: StageSplit, input_shape: tuple[int, ...]) -> None:
         """Refuse a model or split without a residual chain fit for multigrid (one line)."""
-        residual_chain(split, input_shape)
+        self.smoothing(split, residual_chain(split, input_shape))
+
+    def smoothing(self, split: StageSplit, chain: ResidualChain) -> DepthSmoothing:
+        """The depth-smoothness regularizer of ``chain`` (checks its steps' parameter shapes)."""
+        shapes = dict(zip(split.layout.names, split.layout.shapes, strict=True))
+        return DepthSmoothing(chain.steps, chain.owners, self.smooth, shapes)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ class MeshTransport:
     def mine(self, stage: int) -> bool:
         return stage == self.o.mesh.stage
 
-    def move(self, x: torch.Tensor | None, src: int, dst: int) -> torch.Tensor | None:
+    def move(
+        self, x: torch.Tensor | None, src: int, dst: int, shape: tuple[int, ...] | None = None
+    ) -> torch.Tensor | None:
         self.key += 1
         if src == dst:
             return x if self.mine(dst) else None
@@ -55,7 +57,7 @@ class MeshTransport:
             self.sends.append((dst, dist.isend(x, dst=o.mesh.rank_of(dst), tag=tag), x))
         if not self.mine(dst):
             return None
-        buf = torch.empty(self.shape, dtype=o.dtype, device=o.device)
+        buf = torch.empty(shape or self.shape, dtype=o.dtype, device=o.device)
         o.wait(dist.irecv(buf, src=o.mesh.rank_of(src), tag=tag), src, f"receive state {self.key}")
         return buf
 
@@ -110,18 +112,28 @@ class MGRITStageObjective(MGRITRounds, StageObjective):
         self.mgrit = method
         self.chain = residual_chain(split, tuple(shards.X.shape[2:]))
         self.solver = MGRITPass(self.chain, method, loss)
+        self.smoothing = method.smoothing(split, self.chain)
 
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Multigrid rounds: this stage's columns of the (inexact) gradients; else the pipeline's."""
-        if not self.multigrid_round(training):
-            return super().gradient(X, batch, training=training)
+        """Multigrid rounds: this stage's columns of the (inexact) gradients; else the pipeline's.
+
+        Both with the depth-smoothness regularizer's gradient (``smooth > 0``), for
+        which neighbouring stages exchange their boundary steps' weights.
+        """
         n, B = batch.x.shape[:2]
         transport = MeshTransport(self, (n, B, *self.chain.state))
-        G = X.new_empty(X.shape)
-        losses = self.solver.run(self.layout.views(X), self.layout.views(G), batch, transport)
+        multigrid = self.multigrid_round(training)
+        losses: torch.Tensor | None
+        if multigrid:
+            G = X.new_empty(X.shape)
+            losses = self.solver.run(self.layout.views(X), self.layout.views(G), batch, transport)
+        else:
+            G, losses = super().gradient(X, batch, training=training)
+        self.smoothing.add_gradient(self.layout.views(X), self.layout.views(G), transport)
         transport.flush()
-        if losses is None:
-            losses = X.new_zeros(n)
-        return G, self._from_last(losses)
+        if multigrid:  # the losses from the last stage (after this round's messages are out)
+            losses = self._from_last(X.new_zeros(n) if losses is None else losses)
+        assert losses is not None
+        return G, losses

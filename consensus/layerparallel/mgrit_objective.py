@@ -20,6 +20,7 @@ from ..losses import Loss
 from ..objective import Batch
 from .mgrit import MGRITMethod, residual_chain
 from .mgrit_pass import MGRITPass
+from .mgrit_smooth import DepthSmoothing
 from .objective import PipelineObjective
 from .split import StageSplit
 
@@ -33,7 +34,9 @@ class LocalTransport:
     def mine(self, stage: int) -> bool:
         return True
 
-    def move(self, x: torch.Tensor | None, src: int, dst: int) -> torch.Tensor | None:
+    def move(
+        self, x: torch.Tensor | None, src: int, dst: int, shape: tuple[int, ...] | None = None
+    ) -> torch.Tensor | None:
         if x is not None and src != dst:
             self.count(x)
         return x
@@ -54,6 +57,7 @@ class MGRITRounds:
     mgrit: MGRITMethod
     round: int
     solver: MGRITPass
+    smoothing: DepthSmoothing
 
     def multigrid_round(self, training: bool) -> bool:
         """Whether this round's gradient comes from multigrid (else the exact serial pass)."""
@@ -98,6 +102,7 @@ class MGRITObjective(MGRITRounds, PipelineObjective):
         self.mgrit, self.round = method, 0
         chain = residual_chain(split, tuple(shards.X.shape[2:]))
         self.solver = MGRITPass(chain, method, loss)
+        self.smoothing = method.smoothing(split, chain)
         self.transport = LocalTransport(self._count)
 
     def batch(self, t: int) -> Batch:
@@ -107,11 +112,16 @@ class MGRITObjective(MGRITRounds, PipelineObjective):
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Multigrid rounds: the (inexact) gradients of ``n * f_i``; serial rounds: the pipeline's."""
-        if not self.multigrid_round(training):
-            return super().gradient(X, batch, training=training)
-        G = X.new_empty(X.shape)
+        """Multigrid rounds: the (inexact) gradients of ``n * f_i``; serial rounds: the pipeline's.
+
+        Both with the gradient of the depth-smoothness regularizer added (``smooth > 0``).
+        """
         layout = self.split.layout
-        losses = self.solver.run(layout.views(X), layout.views(G), batch, self.transport)
-        assert losses is not None
+        if self.multigrid_round(training):
+            G = X.new_empty(X.shape)
+            losses = self.solver.run(layout.views(X), layout.views(G), batch, self.transport)
+            assert losses is not None
+        else:
+            G, losses = super().gradient(X, batch, training=training)
+        self.smoothing.add_gradient(layout.views(X), layout.views(G), self.transport)
         return G, losses

@@ -44,11 +44,14 @@ class Transport(Protocol):
     def mine(self, stage: int) -> bool:
         """Whether this process computes for ``stage``."""
 
-    def move(self, x: torch.Tensor | None, src: int, dst: int) -> torch.Tensor | None:
+    def move(
+        self, x: torch.Tensor | None, src: int, dst: int, shape: tuple[int, ...] | None = None
+    ) -> torch.Tensor | None:
         """``x`` (given on ``src``) delivered on ``dst``; None where this process is not ``dst``.
 
         Every process calls it for every message, in the same order (a message's
-        number in that order can key it).
+        number in that order can key it). ``shape``: the message's shape where it
+        is not a state's (given on ``src`` and ``dst``).
         """
 
     def stage_sum(self, parts: list[torch.Tensor]) -> torch.Tensor:

@@ -26,6 +26,7 @@ DEEP = "resnet:channels=4,depth=7"
 SPLITS = {1: None, 2: [2], 4: [2, 3, 7]}
 GRADIENT_CASES = [
     "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,relax=F",
+    "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,smooth=0.5",  # boundary weights exchanged
     "mgrit:levels=3,cfactor=4,fwd_iters=2,bwd_iters=2,relax=FCF",
     "mgrit:levels=3,cfactor=2,fwd_iters=1,bwd_iters=1,relax=FCF",
 ]
@@ -66,7 +67,7 @@ def test_one_two_and_four_processes_give_identical_gradients(tmp_path: Path) -> 
 
 
 TRAIN_CASES = [
-    ("ring", "dsgd", {"lr": 0.05, "momentum": 0.5}, "mgrit:serial_every=3"),
+    ("ring", "dsgd", {"lr": 0.05, "momentum": 0.5}, "mgrit:serial_every=3,smooth=0.2"),
     (
         "link_failure:base=ring,q=0.3",
         "gradient_tracking",

@@ -180,8 +180,57 @@ def test_a_user_ode_model_follows_the_protocol() -> None:
     torch.testing.assert_close(G, reference, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("spec", ["mgrit:levels=1,smooth=0.3", "mgrit:serial_every=1,smooth=0.3"])
+def test_depth_smoothness_adds_its_exact_gradient(spec: str) -> None:
+    """Exact rounds (one level; a serial round): the gradient of the loss plus ``R``, by autograd."""
+    problem, X = _problem()
+    objective = _objective(problem, 3, spec)
+    batch = objective.batch(0)
+    G, _ = objective.gradient(X, batch)
+    leaf = X.clone().requires_grad_(True)
+    R = objective.smoothing.value(objective.split.layout.views(leaf)).sum()
+    (grad_R,) = torch.autograd.grad(R, leaf)
+    reference = serial_gradient(problem.module, problem.loss, X, batch) + grad_R
+    torch.testing.assert_close(G, reference, rtol=0, atol=1e-12)
+    # R by hand: (0.3 / 2) sum_k ||theta_{k+1} - theta_k||^2 / h, h = 1/8 (8 blocks).
+    P = objective.split.layout.views(X)
+    by_hand = sum(
+        float((P[f"blocks.{k + 1}.{w}"] - P[f"blocks.{k}.{w}"]).square().sum())
+        for k in range(7)
+        for w in ("a.weight", "a.bias", "b.weight", "b.bias")
+    )
+    assert float(R.detach()) == pytest.approx(0.15 * 8 * by_hand, rel=1e-12)
+
+
+def test_depth_smoothness_makes_trained_weights_smooth_and_the_gradient_closer() -> None:
+    """A short run with and without ``smooth``: neighbouring blocks' weights closer, gradient error lower."""
+    common = {
+        "topology": "complete", "algorithm": "dsgd", "agents": 1, "dataset": "digits",
+        "model": "resnet:channels=4,depth=8", "rounds": 120, "batch_size": 32, "lr": 0.1,
+        "momentum": 0.9, "eval_every": 0, "stages": 2, "dtype": "float64",
+    }  # fmt: skip
+    problem = make_problem("digits", "resnet:channels=4,depth=8", agents=1, seed=0)
+    rough, errors = [], []
+    for smooth in (0.0, 3e-3):
+        spec = f"mgrit:smooth={smooth}"
+        X = train(**common, layer_parallel=spec).X  # type: ignore[arg-type]
+        P = split_model(problem.module, 1).layout.views(X)
+        rough.append(
+            sum(
+                float((P[f"blocks.{k + 1}.b.weight"] - P[f"blocks.{k}.b.weight"]).norm())
+                for k in range(7)
+            )
+        )
+        objective = _objective(problem, 2, "mgrit:cfactor=2,fwd_iters=1,bwd_iters=1")
+        batch = objective.batch(0)
+        G, _ = objective.gradient(X, batch)
+        errors.append(_relative_error(G, serial_gradient(problem.module, problem.loss, X, batch)))
+    assert rough[1] < 0.5 * rough[0], rough
+    assert errors[1] < errors[0], errors
+
+
 def test_options_round_trip() -> None:
-    m = resolve_method("mgrit:levels=3,cfactor=2,relax=F,tol=1e-4,serial_every=5")
+    m = resolve_method("mgrit:levels=3,cfactor=2,relax=F,tol=1e-4,serial_every=5,smooth=0.01")
     assert isinstance(m, MGRITMethod) and resolve_method(m.spec()) == m
 
 
@@ -192,6 +241,7 @@ def test_options_round_trip() -> None:
         (DEEP, 2, "mgrit:cfactor=1", "cfactor=1 must be >= 2"),
         (DEEP, 2, "mgrit:relax=FF", "relax='FF' is not one of F, FCF"),
         (DEEP, 2, "mgrit:fwd_iters=0", "fwd_iters=0 must be >= 1"),
+        (DEEP, 2, "mgrit:smooth=-1", "smooth=-1 must be >= 0"),
     ],
 )
 def test_bad_mgrit_input_in_python(model: str, stages: int, spec: str, message: str) -> None:
@@ -200,6 +250,24 @@ def test_bad_mgrit_input_in_python(model: str, stages: int, spec: str, message: 
             "ring", "dsgd", agents=2, dataset="digits", model=model, rounds=1, stages=stages,
             layer_parallel=spec,
         )  # fmt: skip
+
+
+class WideODEBlock(ODEBlock):
+    """An ODE block with a hidden layer: blocks of one state width can differ in parameters."""
+
+    def __init__(self, width: int, hidden: int):
+        nn.Module.__init__(self)
+        self.lin = nn.Sequential(nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, width))
+
+
+def test_depth_smoothness_needs_steps_of_one_parameter_shape() -> None:
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 6), WideODEBlock(6, 3), WideODEBlock(6, 4), nn.Linear(6, 10)
+    ).double()  # fmt: skip
+    problem, _ = _problem(net)
+    _objective(problem, 2, "mgrit:cfactor=2")  # no regularizer: fine
+    with pytest.raises(ConfigError, match="same shapes; '2' and '3' differ"):
+        _objective(problem, 2, "mgrit:cfactor=2,smooth=0.1")
 
 
 def test_stem_and_head_must_sit_on_the_end_stages() -> None:
