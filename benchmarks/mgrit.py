@@ -367,7 +367,7 @@ class _ClockTransport:
     def mine(self, stage: int) -> bool:
         return True
 
-    def move(self, x: Any, src: int, dst: int) -> Any:
+    def move(self, x: Any, src: int, dst: int, shape: Any = None) -> Any:
         if x is None or src == dst:
             return x
         arrival = x.t + self.lam

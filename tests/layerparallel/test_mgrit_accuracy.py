@@ -1,19 +1,25 @@
-"""Training with multigrid-in-layers gradients against serial training (the issue's accuracy claims).
+"""Training one agent with multigrid-in-layers gradients against serial training (the issue's claim).
 
 The digits ResNet with 16 residual blocks (8 channels), dsgd with lr 0.1 and momentum 0.9,
-800 rounds. Slow: a multigrid run takes about a minute on one core.
+800 rounds, batch 64, one agent in 4 stages, TorchBraid's 2 forward / 1 adjoint iterations
+(levels 2, cfactor 4, FCF). Slow: a multigrid run takes about 3 minutes on one core, a serial
+one under one. The ring of agents is in ``test_mgrit_ring_accuracy.py`` (so that the two run in
+parallel under xdist).
 
-Measured on one agent in 4 stages, batch 64 (seeds 0 / 1): serial 0.9711 / 0.9600 (mean
-0.9656). TorchBraid's 2 forward / 1 adjoint iterations (levels 2, cfactor 4, FCF) with an exact
-serial round every 2 rounds (``serial_every=2``): 0.9533 / 0.9667 (mean 0.9600, within 1.5
-points); every 4 rounds: 0.9533 (seed 0). Without serial rounds: 0.9289 / 0.9244, 4 points
-short: the single adjoint iteration is far from converged on the trained network (relative
-gradient error 0.19 at round 800, 8e-4 at the start), because each coarse adjoint step stands
-for four layers with one layer's Jacobian, and the trained layers are not smooth in depth (the
-paper regularizes for that; we do not). With 2 adjoint iterations (exact here: 4 coarse
-intervals) 0.9711 on seed 0, serial training's.
+Measured, test accuracy after 800 rounds (seeds 0-5):
 
-8 agents on a ring, 2 stages each, batch 16 per agent: see the second test.
+- serial: 0.9711 0.9600 0.9489 0.9533 0.9644 0.9644 (mean 0.9604);
+- mgrit, plain: 0.9289 0.9244 0.9200 0.9178 0.9756 0.9578 (mean 0.9374, 2.3 points short);
+- mgrit with the depth-smoothness regularizer ``smooth=1e-4``: 0.9378 0.9644 0.9444 0.9578 0.9578
+  0.9600 (mean 0.9537, 0.7 points short); ``smooth=3e-5`` (seeds 0-3): 0.9422 0.9622 0.9533
+  0.9422; ``smooth=3e-4`` (seeds 0-3): 0.9356 0.9444 0.9333 0.9578;
+- mgrit plain with an exact serial round every 2 rounds (seeds 0, 1): 0.9533 0.9667.
+
+The plain runs fall short because the single adjoint iteration is far from converged on the
+trained network (relative gradient error 8e-4 at the start, 0.19 after 800 rounds, all of it in
+the first stage's blocks and the stem): a coarse adjoint step stands for four layers with one
+layer's Jacobian, and training leaves neighbouring layers' weights unrelated. The regularizer
+(Günther et al.'s, in their training objective too) keeps them close.
 """
 
 from __future__ import annotations
@@ -22,36 +28,28 @@ import pytest
 
 import consensus
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 COMMON = {
     "dataset": "digits", "model": "resnet:channels=8,depth=16", "rounds": 800, "eval_every": 0,
     "algorithm": "dsgd", "lr": 0.1, "momentum": 0.9,
 }  # fmt: skip
-TWO_ONE = "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,relax=FCF,serial_every=2"
+TWO_ONE = "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,relax=FCF"
 
 
-def _accuracy(**options: object) -> float:
+def accuracy(**options: object) -> float:
+    """Final test accuracy of one run of the common settings with ``options``."""
     return consensus.train(**{**COMMON, **options}).final["test_accuracy"]  # type: ignore[arg-type]
 
 
-def test_one_agent_four_stages_within_one_and_a_half_points_of_serial() -> None:
+def test_one_agent_four_stages_with_depth_smoothness_within_one_and_a_half_points_of_serial() -> (
+    None
+):
+    """Mean over seeds 0-3 (serial 0.9583, measured 0.9511: 0.7 points short)."""
     one = {"topology": "complete", "agents": 1, "batch_size": 64}
-    seeds = (0, 1)
-    serial = sum(_accuracy(**one, seed=s) for s in seeds) / len(seeds)
-    mgrit = sum(_accuracy(**one, seed=s, stages=4, layer_parallel=TWO_ONE) for s in seeds) / 2
+    seeds = (0, 1, 2, 3)
+    serial = sum(accuracy(**one, seed=s) for s in seeds) / len(seeds)
+    mgrit = sum(
+        accuracy(**one, seed=s, stages=4, layer_parallel=f"{TWO_ONE},smooth=1e-4") for s in seeds
+    ) / len(seeds)
     assert mgrit >= serial - 0.015, (mgrit, serial)
-
-
-def test_eight_agents_on_a_ring_two_stages_within_two_points_of_centralized() -> None:
-    """8 agents x 2 stages, 16 samples each per round, vs one model on 128 samples per round.
-
-    Measured (seed 0): centralized 0.9333; the ring with multigrid 2 / 1 and no serial
-    rounds 0.9400 (with a serial round every 2 rounds 0.9467, as with the exact pipeline).
-    """
-    central = _accuracy(topology="complete", agents=1, batch_size=128, seed=0)
-    ring = _accuracy(
-        topology="ring", agents=8, batch_size=16, seed=0, stages=2,
-        layer_parallel="mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,relax=FCF",
-    )  # fmt: skip
-    assert ring >= central - 0.02, (ring, central)
