@@ -23,7 +23,7 @@ Examples
 >>> from consensus.models.chain import Layer
 >>> from consensus.layerparallel.mgrit_objective import LocalTransport
 >>> step = lambda name: Layer(name, (name + ".w",), lambda p, u: u, lambda p, u: u, 0.5)
->>> smooth = DepthSmoothing((step("a"), step("b")), (0, 1), 1.0)
+>>> smooth = DepthSmoothing((step("a"), step("b")), (0, 1), 1.0, {"a.w": (1,), "b.w": (1,)})
 >>> P = {"a.w": torch.tensor([[1.0]]), "b.w": torch.tensor([[3.0]])}
 >>> G = {k: torch.zeros(1, 1) for k in P}
 >>> smooth.add_gradient(P, G, LocalTransport(lambda x: None))
@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -53,8 +54,8 @@ class DepthSmoothing:
         The stage hosting each step.
     alpha : float
         The weight ``alpha >= 0`` (0: no regularizer, no messages).
-    shapes : dict, optional
-        Per-sample shape of each parameter (checked against consecutive steps when given).
+    shapes : dict
+        Per-sample shape of each parameter (consecutive steps' must match when ``alpha > 0``).
     """
 
     def __init__(
@@ -62,15 +63,11 @@ class DepthSmoothing:
         steps: Sequence[Layer],
         owners: Sequence[int],
         alpha: float,
-        shapes: dict[str, tuple[int, ...]] | None = None,
+        shapes: dict[str, tuple[int, ...]],
     ):
         self.steps, self.owners, self.alpha = tuple(steps), tuple(owners), float(alpha)
-        for a, b in zip(self.steps, self.steps[1:], strict=False):
-            same = len(a.params) == len(b.params) and (
-                shapes is None
-                or all(shapes[p] == shapes[q] for p, q in zip(a.params, b.params, strict=True))
-            )
-            if alpha > 0 and not same:
+        for a, b in itertools.pairwise(self.steps if alpha > 0 else ()):
+            if [shapes[p] for p in a.params] != [shapes[q] for q in b.params]:
                 raise ConfigError(
                     f"mgrit: smooth needs consecutive residual steps with parameters of the same "
                     f"shapes; {a.name!r} and {b.name!r} differ (use smooth=0)"
@@ -79,10 +76,10 @@ class DepthSmoothing:
     def value(self, P: dict[str, torch.Tensor]) -> torch.Tensor:
         """``R`` of every agent (shape ``(n,)``), from the full parameters ``P`` (one process)."""
         total = None
-        for k, (a, b) in enumerate(zip(self.steps, self.steps[1:], strict=False)):
+        for a, b in itertools.pairwise(self.steps):
             for p, q in zip(a.params, b.params, strict=True):
                 d = (P[q] - P[p]).reshape(P[p].shape[0], -1)
-                term = d.square().sum(1) * (0.5 * self.alpha / self.steps[k].h)
+                term = d.square().sum(1) * (0.5 * self.alpha / a.h)
                 total = term if total is None else total + term
         assert total is not None
         return total
