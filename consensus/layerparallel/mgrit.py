@@ -35,7 +35,13 @@ class MGRITMethod:
     ``levels`` grids (the finest is the layers; each coarser one takes every
     ``cfactor``-th point), ``fwd_iters`` / ``bwd_iters`` V-cycles of the forward
     and the adjoint solve (fewer if the residual falls below ``tol``; 0: never
-    stop early), ``relax`` F or FCF. Every ``serial_every``-th round (0: never)
+    stop early), ``relax`` F or FCF. ``init``: the initial guess, the first
+    state (adjoint) at every point (``copy``) or by nested iteration from the
+    coarsest grid (``nested``). ``coarse``: a coarse step from point ``c`` to
+    ``c + M`` is the first layer's step with step size ``M h`` (``first``, as in
+    TorchBraid) or every layer of the interval at ``u_c``, summed:
+    ``u_c + h sum_k F_k(u_c)`` (``sum``: each layer keeps its own weights; ``M``
+    times a fine step's work). Every ``serial_every``-th round (0: never)
     is an exact serial forward-backward instead (the exact pipeline, with
     ``schedule`` and ``microbatches``). ``smooth`` (``alpha``) adds the
     regularizer ``(alpha / 2) sum_k ||theta_{k+1} - theta_k||^2 / h`` over
@@ -57,6 +63,8 @@ class MGRITMethod:
     fwd_iters: int = 2
     bwd_iters: int = 1
     relax: Literal["F", "FCF"] = "FCF"
+    init: Literal["copy", "nested"] = "copy"
+    coarse: Literal["first", "sum"] = "first"
     tol: float = 0.0
     serial_every: int = 0
     smooth: float = 0.0
@@ -70,6 +78,8 @@ class MGRITMethod:
             (self.fwd_iters >= 1, f"fwd_iters={self.fwd_iters} must be >= 1"),
             (self.bwd_iters >= 1, f"bwd_iters={self.bwd_iters} must be >= 1"),
             (self.relax in ("F", "FCF"), f"relax={self.relax!r} must be F or FCF"),
+            (self.init in ("copy", "nested"), f"init={self.init!r} must be copy or nested"),
+            (self.coarse in ("first", "sum"), f"coarse={self.coarse!r} must be first or sum"),
             (self.tol >= 0, f"tol={self.tol} must be >= 0 (0: run every iteration)"),
             (self.serial_every >= 0, f"serial_every={self.serial_every} must be >= 0 (0: never)"),
             (self.smooth >= 0, f"smooth={self.smooth:g} must be >= 0 (0: no regularizer)"),
@@ -87,7 +97,7 @@ class MGRITMethod:
         """The spec string that rebuilds this method."""
         return (
             f"{self.name}:levels={self.levels},cfactor={self.cfactor},fwd_iters={self.fwd_iters},"
-            f"bwd_iters={self.bwd_iters},relax={self.relax},tol={self.tol:g},"
+            f"bwd_iters={self.bwd_iters},relax={self.relax},init={self.init},coarse={self.coarse},tol={self.tol:g},"
             f"serial_every={self.serial_every},smooth={self.smooth:g},schedule={self.schedule},"
             f"microbatches={self.microbatches}"
         )
@@ -114,7 +124,7 @@ class ResidualChain:
     ``steps[k]`` is time step ``k`` (``u_{k+1} = u_k + steps[k].h *
     steps[k].residual(p, u_k)``), hosted by stage ``owners[k]``; ``pre`` run on
     the first stage, ``post`` on the last; ``state`` is the per-sample shape of
-    the states ``u_k``.
+    the states ``u_k``; ``shapes`` the per-sample shape of every parameter.
     """
 
     pre: tuple[Layer, ...]
@@ -123,6 +133,7 @@ class ResidualChain:
     post: tuple[Layer, ...]
     state: tuple[int, ...]
     stages: int
+    shapes: dict[str, tuple[int, ...]]
 
     @property
     def length(self) -> int:
@@ -178,4 +189,5 @@ def residual_chain(split: StageSplit, input_shape: tuple[int, ...]) -> ResidualC
         tuple(layer for layer, _ in flat[stop:]),
         state,
         split.count,
+        {p: tuple(shape) for p, shape in zip(split.layout.names, split.layout.shapes, strict=True)},
     )

@@ -17,13 +17,15 @@ hides the difference.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from ..losses import Loss
 from ..objective import Batch
 from .layers import Layer
 from .mgrit import MGRITMethod, ResidualChain
-from .mgrit_solver import MGRIT, Step, Transport
+from .mgrit_solver import MGRIT, Step, Transport, grids
 
 
 def _leaves(layers: tuple[Layer, ...], P: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -50,12 +52,48 @@ class MGRITPass:
         self.adjoint_residuals: list[torch.Tensor] = []
         #: Step applications on this process in the last pass (forward, adjoint).
         self.work = (0, 0)
+        self.summed = method.coarse == "sum"
+        #: (layer, stage): a summed coarse step on ``stage`` needs the weights of that other stage's layer.
+        self.borrowed = self._borrowed() if self.summed else []
+
+    def _interval(self, t0: int, t1: int, reverse: bool) -> range:
+        """The layers a step from point ``t0`` to ``t1`` stands for (adjoint points count from the end)."""
+        N = self.chain.length
+        return range(N - t1, N - t0) if reverse else range(t0, t1)
+
+    def _borrowed(self) -> list[tuple[int, int]]:
+        chain, m = self.chain, self.method
+        need = set()
+        for reverse in (False, True):
+            for points in grids(chain.length, m.cfactor, m.levels)[1:]:
+                for t0, t1 in itertools.pairwise(points):
+                    layers = self._interval(t0, t1, reverse)
+                    stage = chain.owners[layers[-1] if reverse else layers[0]]
+                    need.update((k, stage) for k in layers if chain.owners[k] != stage)
+        return sorted(need)
+
+    def _borrow(self, P: dict[str, torch.Tensor], n: int, tr: Transport) -> dict[str, torch.Tensor]:
+        """``P`` with the weights of other stages' layers that this process's summed coarse steps use.
+
+        Every process makes the same messages in the same order (once per pass:
+        the weights do not change within it).
+        """
+        out = dict(P)
+        for k, dst in self.borrowed:
+            src = self.chain.owners[k]
+            for name in self.chain.steps[k].params:
+                shape = (n, *self.chain.shapes[name])
+                x = tr.move(P[name] if tr.mine(src) else None, src, dst, shape)
+                if x is not None and tr.mine(dst) and not tr.mine(src):
+                    out[name] = x
+        return out
 
     def _solver(self, owners: list[int], end: int, step: Step, sweep: bool, tr: Transport) -> MGRIT:
         m = self.method
         return MGRIT(
             owners, end, self.chain.stages, step, tr,
             cfactor=m.cfactor, levels=m.levels, relax=m.relax, param_sweep=sweep,
+            nested=m.init == "nested", cost=(lambda t0, t1: t1 - t0) if self.summed else None,
         )  # fmt: skip
 
     def run(
@@ -87,10 +125,14 @@ class MGRITPass:
             u0 = stem.detach()
         u0 = tr.move(u0, 0, chain.owners[0])
 
+        W = self._borrow(P, n, tr) if self.borrowed else P
+
         def forward_step(t0: int, t1: int, u: torch.Tensor, final: bool) -> torch.Tensor:
-            layer = chain.steps[t0]
-            assert layer.residual is not None
             with torch.no_grad():
+                if self.summed and t1 - t0 > 1:  # u + sum_k h_k F_k(u), each layer's own weights
+                    return u + _summed(chain.steps, range(t0, t1), W, u)
+                layer = chain.steps[t0]
+                assert layer.residual is not None
                 return u + ((t1 - t0) * layer.h) * layer.residual(P, u)
 
         fwd = self._solver(list(chain.owners), last, forward_step, False, tr)
@@ -125,7 +167,20 @@ class MGRITPass:
                     graphs[k] = (leaves, u, layer.residual(leaves, u))
             return graphs[k]
 
+        sums: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def summed_graph(t0: int, t1: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """``sum_k h_k F_k(u)`` over the step's layers at the state of its first (the top) layer."""
+            if (t0, t1) not in sums:
+                with torch.enable_grad():
+                    u = states[N - 1 - t0].detach().requires_grad_(True)
+                    sums[t0, t1] = (u, _summed(chain.steps, self._interval(t0, t1, True), W, u))
+            return sums[t0, t1]
+
         def adjoint_step(t0: int, t1: int, lam: torch.Tensor, final: bool) -> torch.Tensor:
+            if self.summed and t1 - t0 > 1:
+                u, out = summed_graph(t0, t1)
+                return lam + torch.autograd.grad(out, u, lam, retain_graph=True)[0]
             k = N - 1 - t0
             leaves, u, out = graph(k)
             cot = lam * ((t1 - t0) * chain.steps[k].h)
@@ -139,6 +194,7 @@ class MGRITPass:
         adj = self._solver([chain.owners[N - 1 - i] for i in range(N)], 0, adjoint_step, True, tr)
         lams, self.adjoint_residuals = adj.solve(lam_N, like, m.bwd_iters, m.tol)
         graphs.clear()
+        sums.clear()
         self.work = (fwd.steps_run, adj.steps_run)
 
         if tr.mine(0) and chain.pre:
@@ -147,3 +203,17 @@ class MGRITPass:
             for name, g in zip(pre, grads, strict=True):
                 G[name].copy_(g)
         return None if losses is None else losses.detach()
+
+
+def _summed(
+    steps: tuple[Layer, ...], layers: range, W: dict[str, torch.Tensor], u: torch.Tensor
+) -> torch.Tensor:
+    """``sum_k h_k F_k(u)`` over ``layers``: the interval's layers side by side at one state."""
+    total = None
+    for k in layers:
+        layer = steps[k]
+        assert layer.residual is not None
+        term = layer.h * layer.residual(W, u)
+        total = term if total is None else total + term
+    assert total is not None
+    return total

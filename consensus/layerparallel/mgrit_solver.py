@@ -97,6 +97,13 @@ class MGRIT:
     param_sweep : bool
         Whether the final fine sweep also runs the steps into C-points (with ``final=True``):
         an adjoint's parameter gradients need every step once at the converged states.
+    nested : bool
+        The initial guess: by nested iteration (the coarsest grid solved from ``u_0``
+        in order, spread to each finer grid by an F-relaxation; XBraid's FMG start)
+        instead of ``u_0`` at every point.
+    cost : callable, optional
+        ``cost(t0, t1)``: fine step applications that the step from point ``t0``
+        to ``t1`` counts in the work count (default 1 per step).
     """
 
     def __init__(
@@ -111,12 +118,15 @@ class MGRIT:
         levels: int,
         relax: str = "FCF",
         param_sweep: bool = False,
+        nested: bool = False,
+        cost: Callable[[int, int], int] | None = None,
     ):
         self.owners, self.end_owner = list(owners), end_owner
         self.N, self.stages = len(self.owners), stages
         self.step, self.tr = step, transport
-        self.m, self.relax, self.param_sweep = cfactor, relax, param_sweep
+        self.m, self.relax, self.param_sweep, self.nested = cfactor, relax, param_sweep, nested
         self.grids = grids(self.N, cfactor, levels)
+        self.cost = cost or (lambda t0, t1: 1)
         self.steps_run = 0  # step applications on this process (the work count)
 
     @property
@@ -139,7 +149,7 @@ class MGRIT:
         y = None
         if self.tr.mine(src):
             y = self.step(t0, t1, u[i], final)
-            self.steps_run += 1
+            self.steps_run += self.cost(t0, t1)
         return self.tr.move(y, src, dst)
 
     def _advance(
@@ -172,7 +182,7 @@ class MGRIT:
                 t0 = self.grids[lev][c2 - 1]
                 if self.tr.mine(self.owner(t0)):
                     self.step(t0, self.grids[lev][c2], u[c2 - 1], True)
-                    self.steps_run += 1
+                    self.steps_run += self.cost(t0, self.grids[lev][c2])
 
     def _c_relax(self, lev: int, u: dict[int, torch.Tensor], g: dict[int, torch.Tensor]) -> None:
         cs = self._cpoints(lev)
@@ -239,6 +249,25 @@ class MGRIT:
             parts[o] = parts[o] + rc.reshape(rc.shape[0], -1).square().sum(dim=1)
         return parts
 
+    def _nested_guess(self, u: dict[int, torch.Tensor]) -> None:
+        """The fine C-points from the coarsest grid's solution, F-relaxed up through the levels between."""
+        w = {0: u[0]} if 0 in u else {}
+        self._sequential(self.levels - 1, w, {}, False)
+        for lev in range(self.levels - 2, -1, -1):
+            finer = {c: w[j] for j, c in enumerate(self._cpoints(lev)) if j in w}
+            if lev > 0:
+                self._f_relax(lev, finer, {})
+            w = finer
+        u.update(w)
+
+    def _copy_guess(self, u: dict[int, torch.Tensor]) -> None:
+        """``u_0`` at every point (each owner receives it once)."""
+        first = self.owner(0)
+        for dst in sorted({self.owner(t) for t in range(1, self.N + 1)}):
+            x = u.get(0) if dst == first else self.tr.move(u.get(0), first, dst)
+            if x is not None and self.tr.mine(dst):
+                u.update({t: x for t in range(1, self.N + 1) if self.owner(t) == dst})
+
     # -- the solve -----------------------------------------------------------------------
 
     def solve(
@@ -248,7 +277,7 @@ class MGRIT:
 
         ``u0`` is given on the owner of point 0 (None elsewhere); ``like`` is any
         tensor of the states' shape, dtype and device (for norms and messages).
-        The initial guess is ``u0`` at every point. Stops after ``iters``
+        The initial guess is ``u0`` at every point, or by nested iteration. Stops after ``iters``
         V-cycles or once every agent's residual (over the run) is below ``tol``.
         With one level the solve is sequential and exact in one iteration.
         """
@@ -259,10 +288,7 @@ class MGRIT:
         if self.levels == 1:
             self._sequential(0, u, {}, self.param_sweep)
             return u, [like.new_zeros(like.shape[0])]
-        for dst in sorted({self.owner(t) for t in range(1, self.N + 1)}):
-            x = u.get(0) if dst == first else self.tr.move(u.get(0), first, dst)
-            if x is not None and self.tr.mine(dst):
-                u.update({t: x for t in range(1, self.N + 1) if self.owner(t) == dst})
+        (self._nested_guess if self.nested else self._copy_guess)(u)
         # Per-stage squares of each iteration; added over the stages (a collective) at every
         # iteration only when a tolerance needs the norm, else once at the end.
         squares: list[list[torch.Tensor]] = []

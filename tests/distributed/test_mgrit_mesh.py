@@ -29,6 +29,9 @@ GRADIENT_CASES = [
     "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,smooth=0.5",  # boundary weights exchanged
     "mgrit:levels=3,cfactor=4,fwd_iters=2,bwd_iters=2,relax=FCF",
     "mgrit:levels=3,cfactor=2,fwd_iters=1,bwd_iters=1,relax=FCF",
+    # Summed coarse steps: intervals span stages, so stages lend their blocks' weights.
+    "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,coarse=sum,init=nested",
+    "mgrit:levels=3,cfactor=2,fwd_iters=1,bwd_iters=1,relax=F,coarse=sum",
 ]
 
 
@@ -72,7 +75,7 @@ TRAIN_CASES = [
         "link_failure:base=ring,q=0.3",
         "gradient_tracking",
         {"lr": 0.05},
-        "mgrit:levels=3,cfactor=2,relax=F",
+        "mgrit:levels=3,cfactor=2,relax=F,coarse=sum,init=nested",
     ),
     ("ring", "next", {}, "mgrit:cfactor=2,tol=1e-3,fwd_iters=4,bwd_iters=2"),
 ]

@@ -65,7 +65,7 @@ def test_one_level_is_serial_propagation() -> None:
     assert [float(r.max()) for r in objective.solver.forward_residuals] == [0.0]
 
 
-@pytest.mark.parametrize("relax", ["F", "FCF"])
+@pytest.mark.parametrize("relax", ["F", "FCF", "FCF,coarse=sum,init=nested"])
 def test_three_levels_converge_to_serial_at_a_steady_rate(relax: str) -> None:
     """levels=3, cfactor=2 on 16 layers, iterated to convergence: every gradient is serial to 1e-6.
 
@@ -122,6 +122,62 @@ def test_coarse_grids_and_work() -> None:
     # 8 steps, C-points 0 4 8. Forward: F-relax 6, residual 2, coarse rhs 2, coarse solve 2,
     # F-relax 6 = 18. Adjoint: the same 18, its last F-relax also takes the 2 C-steps = 20.
     assert objective.solver.work == (18, 20)
+    # Summed coarse steps count their 4 layers each (coarse rhs 8, coarse solve 8); a nested
+    # start adds one coarse solve (8).
+    for spec, work in (("coarse=sum", (30, 32)), ("coarse=sum,init=nested", (38, 40))):
+        spec = f"mgrit:levels=2,cfactor=4,fwd_iters=1,bwd_iters=1,relax=F,{spec}"
+        objective = _objective(problem, 2, spec)
+        objective.gradient(X, objective.batch(0))
+        assert objective.solver.work == work, spec
+
+
+def _shared_blocks(X: torch.Tensor, problem: Problem, depth: int) -> torch.Tensor:
+    """``X`` with block 0's weights copied into every residual block."""
+    X = X.clone()
+    P = split_model(problem.module, 1).layout.views(X)
+    for k in range(1, depth):
+        for w in ("a.weight", "a.bias", "b.weight", "b.bias"):
+            P[f"blocks.{k}.{w}"].copy_(P[f"blocks.0.{w}"])
+    return X
+
+
+def test_summed_coarse_steps_are_the_first_layers_step_when_the_blocks_share_weights() -> None:
+    """``u + h sum_k F_k(u)`` over an interval is ``u + m h F(u)`` when every ``F_k`` is ``F``."""
+    problem, X = _problem("resnet:channels=4,depth=16")
+    X = _shared_blocks(X, problem, 16)
+    first = _objective(problem, 4, "mgrit")
+    batch = first.batch(0)
+    summed = _objective(problem, 4, "mgrit:coarse=sum")
+    torch.testing.assert_close(
+        summed.gradient(X, batch)[0], first.gradient(X, batch)[0], rtol=0, atol=1e-12
+    )
+    assert (
+        _relative_error(
+            first.gradient(X, batch)[0], serial_gradient(problem.module, problem.loss, X, batch)
+        )
+        > 1e-6
+    )
+
+
+def test_summed_coarse_steps_and_a_nested_start_make_two_one_iterations_closer() -> None:
+    """Blocks with their own weights, 2 forward / 1 adjoint iterations on 16 layers.
+
+    Seen (relative gradient error; first forward residual): first 6.5e-4 (2.7), sum 1.7e-5
+    (2.7), sum with a nested start 1.4e-6 (4.7e-2); a nested start with the first layer's
+    coarse steps is worse than none (1.1e-3; 5.6): its coarse solution is a poor guess.
+    """
+    problem, X = _problem("resnet:channels=4,depth=16")
+    errors, first_residual = {}, {}
+    batch = None
+    for spec in ("mgrit", "mgrit:coarse=sum", "mgrit:coarse=sum,init=nested"):
+        objective = _objective(problem, 2, spec)
+        batch = batch or objective.batch(0)
+        G, _ = objective.gradient(X, batch)
+        errors[spec] = _relative_error(G, serial_gradient(problem.module, problem.loss, X, batch))
+        first_residual[spec] = float(objective.solver.forward_residuals[0].max())
+    first, summed, nested = errors.values()
+    assert summed < first / 10 and nested < summed / 5, errors
+    assert first_residual["mgrit:coarse=sum,init=nested"] < first_residual["mgrit"] / 10
 
 
 def test_serial_rounds_are_the_exact_pipeline_and_metrics_report_residuals() -> None:
@@ -230,7 +286,9 @@ def test_depth_smoothness_makes_trained_weights_smooth_and_the_gradient_closer()
 
 
 def test_options_round_trip() -> None:
-    m = resolve_method("mgrit:levels=3,cfactor=2,relax=F,tol=1e-4,serial_every=5,smooth=0.01")
+    m = resolve_method(
+        "mgrit:levels=3,cfactor=2,relax=F,tol=1e-4,serial_every=5,smooth=0.01,coarse=sum,init=nested"
+    )
     assert isinstance(m, MGRITMethod) and resolve_method(m.spec()) == m
 
 
@@ -242,6 +300,8 @@ def test_options_round_trip() -> None:
         (DEEP, 2, "mgrit:relax=FF", "relax='FF' is not one of F, FCF"),
         (DEEP, 2, "mgrit:fwd_iters=0", "fwd_iters=0 must be >= 1"),
         (DEEP, 2, "mgrit:smooth=-1", "smooth=-1 must be >= 0"),
+        (DEEP, 2, "mgrit:coarse=last", "coarse='last' is not one of first, sum"),
+        (DEEP, 2, "mgrit:init=zero", "init='zero' is not one of copy, nested"),
     ],
 )
 def test_bad_mgrit_input_in_python(model: str, stages: int, spec: str, message: str) -> None:
