@@ -63,7 +63,7 @@ class MGRITPass:
 
     def _borrowed(self) -> list[tuple[int, int]]:
         chain, m = self.chain, self.method
-        need = set()
+        need: set[tuple[int, int]] = set()
         for reverse in (False, True):
             for points in grids(chain.length, m.cfactor, m.levels)[1:]:
                 for t0, t1 in itertools.pairwise(points):
