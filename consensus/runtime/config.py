@@ -122,7 +122,8 @@ class RunConfig:
         "pipeline",
         "how an agent's stages cooperate: pipeline[:schedule=1f1b|gpipe,microbatches=M], "
         "sph[:method=penalty|al,beta=B,serial_every=K,serial_rounds=E,downsample=F,...], "
-        "mgrit[:levels=L,cfactor=m,fwd_iters=I,bwd_iters=J,relax=F|FCF,tol=T,serial_every=K] "
+        "mgrit[:levels=L,cfactor=m,fwd_iters=I,bwd_iters=J,relax=F|FCF,coarse=first|sum,"
+        "init=copy|nested,tol=T,serial_every=K,smooth=A,...] "
         "or dsp[:staleness=auto|k1-k2-...,recompute=false|true]",
     )
     split_points: str | None = _f(
