@@ -12,7 +12,8 @@ as built, its options and our choices are in the guide :doc:`/guides/multigrid_i
 This tutorial looks at a ResNet as an ODE, watches MGRIT converge on it (the residual against
 the iteration, F and FCF relaxation, two and three grids), measures how far the gradient of a
 few iterations is from the exact one, and trains with such inexact gradients against serial
-training on the digits.
+training on the digits, with the paper's coarse steps and with summed ones that keep every
+layer's weights (``coarse=sum``).
 """
 
 # %%
