@@ -41,11 +41,6 @@ TWO_ONE = "mgrit:levels=2,cfactor=4,fwd_iters=2,bwd_iters=1,relax=FCF"
 TAIL_EVALS = 8  # evaluations every 25 rounds: the last 200 of 800 rounds
 
 
-def accuracy(**options: object) -> float:
-    """Final test accuracy of one run of the common settings with ``options``."""
-    return consensus.train(**{**COMMON, **options}).final["test_accuracy"]  # type: ignore[arg-type]
-
-
 def tail_accuracy(**options: object) -> float:
     """Mean test accuracy over the last 200 of the 800 rounds (an evaluation every 25)."""
     result = consensus.train(**{**COMMON, "eval_every": 25, **options})  # type: ignore[arg-type]
