@@ -114,7 +114,6 @@ os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned workers
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
-import itertools
 import statistics
 import sys
 import tempfile
@@ -137,7 +136,8 @@ from consensus.layerparallel.layers import Layer  # noqa: E402
 from consensus.layerparallel.methods import resolve_method  # noqa: E402
 from consensus.layerparallel.mgrit import MGRITMethod, ResidualChain  # noqa: E402
 from consensus.layerparallel.mgrit_mesh import MGRITStageObjective  # noqa: E402
-from consensus.layerparallel.mgrit_solver import MGRIT, grids  # noqa: E402
+from consensus.layerparallel.mgrit_pass import borrowed  # noqa: E402
+from consensus.layerparallel.mgrit_solver import MGRIT  # noqa: E402
 
 STAGES = 2
 #: The variants: the library's defaults, F relaxation, and the accurate one (summed coarse
@@ -423,19 +423,6 @@ def _even_owners(N: int, S: int) -> list[int]:
     return [s for s, part in enumerate(np.array_split(np.arange(N), S)) for _ in part]
 
 
-def _borrowers(owners: list[int], method: MGRITMethod) -> set[int]:
-    """The stages whose summed coarse steps span layers of another stage (``MGRITPass._borrowed``)."""
-    N, out = len(owners), set()
-    for points in grids(N, method.cfactor, method.levels)[1:]:
-        for t0, t1 in itertools.pairwise(points):
-            # forward: the interval's first layer's stage; adjoint: its last layer's
-            for layers in (range(t0, t1), range(N - t1, N - t0)[::-1]):
-                stage = owners[layers[0]]
-                if any(owners[k] != stage for k in layers):
-                    out.add(stage)
-    return out
-
-
 def critical_path(N: int, S: int, method: MGRITMethod, c: Costs) -> float:
     """``R_S(N)``: seconds of the forward and adjoint solves on S stages (the solver replayed).
 
@@ -483,7 +470,7 @@ def critical_path(N: int, S: int, method: MGRITMethod, c: Costs) -> float:
         )  # fmt: skip
 
     if summed:  # the borrowed weights (smaller than a state) arrive lam after the pass starts
-        for s in _borrowers(owners, method):
+        for s in {stage for _, stage in borrowed(owners, method)}:
             clock[s] = max(clock[s], c.lam)
     fwd = solver(owners, S - 1, forward, False)
     start: Any = _Clock(0.0)  # stands for the tensors the solver expects

@@ -97,7 +97,8 @@ class MGRITMethod:
         """The spec string that rebuilds this method."""
         return (
             f"{self.name}:levels={self.levels},cfactor={self.cfactor},fwd_iters={self.fwd_iters},"
-            f"bwd_iters={self.bwd_iters},relax={self.relax},init={self.init},coarse={self.coarse},tol={self.tol:g},"
+            f"bwd_iters={self.bwd_iters},relax={self.relax},init={self.init},"
+            f"coarse={self.coarse},tol={self.tol:g},"
             f"serial_every={self.serial_every},smooth={self.smooth:g},schedule={self.schedule},"
             f"microbatches={self.microbatches}"
         )
@@ -109,12 +110,11 @@ class MGRITMethod:
 
     def check(self, split: StageSplit, input_shape: tuple[int, ...]) -> None:
         """Refuse a model or split without a residual chain fit for multigrid (one line)."""
-        self.smoothing(split, residual_chain(split, input_shape))
+        self.smoothing(residual_chain(split, input_shape))
 
-    def smoothing(self, split: StageSplit, chain: ResidualChain) -> DepthSmoothing:
+    def smoothing(self, chain: ResidualChain) -> DepthSmoothing:
         """The depth-smoothness regularizer of ``chain`` (checks its steps' parameter shapes)."""
-        shapes = dict(zip(split.layout.names, split.layout.shapes, strict=True))
-        return DepthSmoothing(chain.steps, chain.owners, self.smooth, shapes)
+        return DepthSmoothing(chain.steps, chain.owners, self.smooth, chain.shapes)
 
 
 @dataclass(frozen=True)

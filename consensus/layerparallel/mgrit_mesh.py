@@ -112,7 +112,7 @@ class MGRITStageObjective(MGRITRounds, StageObjective):
         self.mgrit = method
         self.chain = residual_chain(split, tuple(shards.X.shape[2:]))
         self.solver = MGRITPass(self.chain, method, loss)
-        self.smoothing = method.smoothing(split, self.chain)
+        self.smoothing = method.smoothing(self.chain)
 
     def gradient(
         self, X: torch.Tensor, batch: Batch, *, training: bool = True

@@ -102,7 +102,7 @@ class MGRITObjective(MGRITRounds, PipelineObjective):
         self.mgrit, self.round = method, 0
         chain = residual_chain(split, tuple(shards.X.shape[2:]))
         self.solver = MGRITPass(chain, method, loss)
-        self.smoothing = method.smoothing(split, chain)
+        self.smoothing = method.smoothing(chain)
         self.transport = LocalTransport(self._count)
 
     def batch(self, t: int) -> Batch:

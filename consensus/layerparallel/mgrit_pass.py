@@ -18,6 +18,7 @@ hides the difference.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import torch
 
@@ -54,23 +55,7 @@ class MGRITPass:
         self.work = (0, 0)
         self.summed = method.coarse == "sum"
         #: (layer, stage): a summed coarse step on ``stage`` needs the weights of that other stage's layer.
-        self.borrowed = self._borrowed() if self.summed else []
-
-    def _interval(self, t0: int, t1: int, reverse: bool) -> range:
-        """The layers a step from point ``t0`` to ``t1`` stands for (adjoint points count from the end)."""
-        N = self.chain.length
-        return range(N - t1, N - t0) if reverse else range(t0, t1)
-
-    def _borrowed(self) -> list[tuple[int, int]]:
-        chain, m = self.chain, self.method
-        need: set[tuple[int, int]] = set()
-        for reverse in (False, True):
-            for points in grids(chain.length, m.cfactor, m.levels)[1:]:
-                for t0, t1 in itertools.pairwise(points):
-                    layers = self._interval(t0, t1, reverse)
-                    stage = chain.owners[layers[-1] if reverse else layers[0]]
-                    need.update((k, stage) for k in layers if chain.owners[k] != stage)
-        return sorted(need)
+        self.borrowed = borrowed(chain.owners, method) if self.summed else []
 
     def _borrow(self, P: dict[str, torch.Tensor], n: int, tr: Transport) -> dict[str, torch.Tensor]:
         """``P`` with the weights of other stages' layers that this process's summed coarse steps use.
@@ -174,7 +159,7 @@ class MGRITPass:
             if (t0, t1) not in sums:
                 with torch.enable_grad():
                     u = states[N - 1 - t0].detach().requires_grad_(True)
-                    sums[t0, t1] = (u, _summed(chain.steps, self._interval(t0, t1, True), W, u))
+                    sums[t0, t1] = (u, _summed(chain.steps, range(N - t1, N - t0), W, u))
             return sums[t0, t1]
 
         def adjoint_step(t0: int, t1: int, lam: torch.Tensor, final: bool) -> torch.Tensor:
@@ -203,6 +188,26 @@ class MGRITPass:
             for name, g in zip(pre, grads, strict=True):
                 G[name].copy_(g)
         return None if losses is None else losses.detach()
+
+
+def borrowed(owners: Sequence[int], method: MGRITMethod) -> list[tuple[int, int]]:
+    """``(layer, stage)`` pairs: a summed coarse step run by ``stage`` uses that other stage's layer.
+
+    A coarse step runs on the stage of its input point: in the forward solve the
+    interval's first layer's, in the adjoint (points counted from the end) its
+    last layer's.
+
+    Examples
+    --------
+    >>> borrowed([0, 0, 1, 1, 1], MGRITMethod(cfactor=4))  # coarse intervals 0-3 and 4
+    [(1, 1), (2, 0), (3, 0)]
+    """
+    N, need = len(owners), set[tuple[int, int]]()
+    for points in grids(N, method.cfactor, method.levels)[1:]:
+        for t0, t1 in itertools.pairwise(points):
+            for layers, runner in ((range(t0, t1), t0), (range(N - t1, N - t0), N - 1 - t0)):
+                need.update((k, owners[runner]) for k in layers if owners[k] != owners[runner])
+    return sorted(need)
 
 
 def _summed(
